@@ -1,0 +1,42 @@
+# intentbot — `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+CLINC150 ?= ../shared/data/clinc150/data_full.json
+PORT ?= 3000
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test lint format serve chat bench bench-accuracy
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create or update .venv (torch first, then the project)
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+train: install ## train on the bundled data and save the model to the BentoML store
+	$(PY) -m intentbot.train $(ARGS)
+
+test: install ## run the whole test suite
+	$(PY) -m pytest $(ARGS)
+
+lint: install ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+serve: install ## serve intentbot:latest (or INTENTBOT_MODEL) on PORT
+	$(VENV)/bin/bentoml serve --port $(PORT)
+
+chat: install ## chat with the running service (ARGS="--local" runs the model in-process)
+	$(PY) -m intentbot.chat $(ARGS)

@@ -1,0 +1,85 @@
+"""RecurrentEncoder: a sequence of embeddings -> one vector per utterance.
+
+`kind` switches nn.RNN / nn.GRU / nn.LSTM; padded positions never reach the recurrence
+(packed sequences) nor the pooling (masks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+RECURRENT = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The `encoder` config group; torch's own parameter names."""
+
+    kind: str = "gru"
+    embedding_dim: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.0
+    pooling: str = "max"
+    nonlinearity: str = "tanh"
+
+    def __post_init__(self) -> None:
+        if self.kind not in RECURRENT:
+            raise ValueError(f"encoder.kind={self.kind!r} is not one of {sorted(RECURRENT)}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"encoder.pooling={self.pooling!r} is not one of {POOLINGS}")
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"encoder.nonlinearity={self.nonlinearity!r}: use tanh or relu")
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+
+class RecurrentEncoder(nn.Module):
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        extra = {"nonlinearity": config.nonlinearity} if config.kind == "rnn" else {}
+        self.rnn = RECURRENT[config.kind](
+            input_size=config.embedding_dim,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            # torch applies dropout between stacked layers only; one layer would just warn
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+            **extra,
+        )
+        self.attention = nn.Linear(config.output_size, 1) if config.pooling == "attention" else None
+
+    def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, E) embeddings and (B,) lengths -> (B, H*directions)."""
+        packed = pack_padded_sequence(
+            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        outputs, final = self.rnn(packed)
+        if self.config.pooling == "last":
+            hidden = final[0] if isinstance(final, tuple) else final  # LSTM returns (h, c)
+            # (layers*directions, B, H): the top layer's forward and backward final states
+            directions = 2 if self.config.bidirectional else 1
+            return torch.cat(list(hidden[-directions:]), dim=-1)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True)  # (B, T', H*dirs)
+        mask = (
+            torch.arange(outputs.size(1), device=outputs.device)[None, :]
+            < lengths.to(outputs.device)[:, None]
+        )  # (B, T') True on real tokens
+        if self.config.pooling == "mean":
+            summed = (outputs * mask[..., None]).sum(dim=1)
+            return summed / lengths.to(outputs.device)[:, None].clamp(min=1)
+        if self.config.pooling == "max":
+            return outputs.masked_fill(~mask[..., None], float("-inf")).max(dim=1).values
+        scores = self.attention(outputs).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, T')
+        weights = torch.softmax(scores, dim=1)
+        return torch.einsum("bt,bth->bh", weights, outputs)

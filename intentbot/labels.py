@@ -1,0 +1,50 @@
+"""Intent names <-> class indices, and which one means out-of-scope."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """A fixed, sorted list of intents; index i is the model's output i."""
+
+    names: tuple[str, ...]
+    oos_label: str = "oos"
+
+    @classmethod
+    def from_intents(cls, intents: Iterable[str], oos_label: str = "oos") -> LabelSet:
+        return cls(tuple(sorted(set(intents))), oos_label)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def index(self, intent: str) -> int:
+        return self._positions[intent]
+
+    @property
+    def _positions(self) -> dict[str, int]:
+        return {name: position for position, name in enumerate(self.names)}
+
+    def indices(self, intents: Iterable[str]) -> list[int]:
+        positions = self._positions
+        return [positions[intent] for intent in intents]
+
+    @property
+    def oos_index(self) -> int | None:
+        """The out-of-scope class, or None when the data has no out-of-scope examples."""
+        return self._positions.get(self.oos_label)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"names": list(self.names), "oos_label": self.oos_label}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> LabelSet:
+        try:
+            record = json.loads(Path(path).read_text())
+            return cls(tuple(record["names"]), record["oos_label"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}: not a readable label file ({error})") from None

@@ -1,0 +1,89 @@
+"""The LightningModule: IntentNet plus loss, per-stage metrics and the optimiser."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from intentbot.datamodule import Batch
+from intentbot.model import IntentNet, NetConfig
+
+STAGES = ("train", "val", "test")
+
+
+class IntentClassifier(L.LightningModule):
+    """Hyperparameters are plain dicts and floats so checkpoints load with weights_only."""
+
+    def __init__(
+        self,
+        net: dict,
+        lr: float = 2e-3,
+        weight_decay: float = 0.01,
+        label_smoothing: float = 0.1,
+        warmup_fraction: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = IntentNet(NetConfig.from_dict(net))
+        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        classes = self.net.config.num_classes
+        metrics = MetricCollection(
+            {
+                "acc": MulticlassAccuracy(classes, average="micro"),
+                "macro_f1": MulticlassF1Score(classes, average="macro"),
+            }
+        )
+        # keyed "train_metrics" etc.: a plain "train" key would shadow nn.Module.train
+        self.metrics = nn.ModuleDict(
+            {f"{stage}_metrics": metrics.clone(prefix=f"{stage}/") for stage in STAGES}
+        )
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.net(ids, lengths)
+
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        ids, lengths, targets = batch
+        logits = self(ids, lengths)  # (B, C)
+        loss = self.loss(logits, targets)
+        metrics = self.metrics[f"{stage}_metrics"]
+        metrics.update(logits, targets)
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=True,
+            on_epoch=True,
+            on_step=False,
+            batch_size=len(targets),
+        )
+        self.log_dict(
+            metrics,
+            prog_bar=stage == "val",
+            on_step=False,
+            on_epoch=True,
+        )
+        return loss
+
+    def training_step(self, batch: Batch, batch_index: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_index: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_index: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> dict:
+        optimiser = torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+        # one-cycle: warm up, then anneal to ~0 by the last planned step
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimiser,
+            max_lr=self.hparams.lr,
+            total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+            pct_start=self.hparams.warmup_fraction,
+        )
+        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -1,0 +1,73 @@
+"""IntentNet: token ids -> embedding -> recurrent encoder -> MLP head -> intent logits.
+
+Plain torch: training, evaluation and serving all run this one module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from intentbot.encoder import EncoderConfig, RecurrentEncoder
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The MLP classifier head (`model.head`)."""
+
+    hidden_sizes: tuple[int, ...] = (256,)
+    dropout: float = 0.3
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Everything needed to rebuild an IntentNet; saved beside its weights."""
+
+    vocab_size: int
+    num_classes: int
+    pad_id: int = 0
+    unk_id: int = 1
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    embedding_dropout: float = 0.1
+    word_dropout: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict) -> NetConfig:
+        head = dict(record["head"], hidden_sizes=tuple(record["head"]["hidden_sizes"]))
+        return cls(
+            **{**record, "encoder": EncoderConfig(**record["encoder"]), "head": HeadConfig(**head)}
+        )
+
+
+class IntentNet(nn.Module):
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(
+            config.vocab_size, config.encoder.embedding_dim, padding_idx=config.pad_id
+        )
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.encoder = RecurrentEncoder(config.encoder)
+        layers: list[nn.Module] = []
+        width = config.encoder.output_size
+        for size in config.head.hidden_sizes:
+            layers += [nn.Dropout(config.head.dropout), nn.Linear(width, size), nn.GELU()]
+            width = size
+        layers += [nn.Dropout(config.head.dropout), nn.Linear(width, config.num_classes)]
+        self.head = nn.Sequential(*layers)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids and (B,) lengths -> (B, C) logits."""
+        if self.training and self.config.word_dropout > 0:
+            # replacing words by [UNK] teaches the model to cope with words it never saw
+            dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
+            dropped[:, 0] = False  # position 0 is [BOS]
+            ids = ids.masked_fill(dropped & (ids != self.config.pad_id), self.config.unk_id)
+        embedded = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        return self.head(self.encoder(embedded, lengths))

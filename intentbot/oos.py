@@ -1,0 +1,79 @@
+"""The out-of-scope decision, and fitting its temperature and threshold on validation data.
+
+An utterance is out of scope when the model's top class is the out-of-scope label, its
+calibrated confidence is under `threshold`, or top-1 minus top-2 is under `ambiguity_threshold`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class OosDecision:
+    """What turns probabilities into an in-scope intent or out-of-scope."""
+
+    threshold: float = 0.0
+    ambiguity_threshold: float = 0.0
+    temperature: float = 1.0
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, C) logits -> (B, C) calibrated probabilities."""
+        return torch.softmax(logits / self.temperature, dim=-1)
+
+    def out_of_scope(self, probs: torch.Tensor, oos_index: int | None) -> torch.Tensor:
+        """(B, C) probabilities -> (B,) bool."""
+        top2 = probs.topk(min(2, probs.size(-1)), dim=-1).values  # (B, 2)
+        margin = top2[:, 0] - top2[:, -1] if probs.size(-1) > 1 else top2[:, 0]
+        flagged = (top2[:, 0] < self.threshold) | (margin < self.ambiguity_threshold)
+        if oos_index is not None:
+            flagged |= probs.argmax(dim=-1) == oos_index
+        return flagged
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, steps: int = 100) -> float:
+    """The temperature that minimises validation NLL (Guo et al., 2017)."""
+    logits = logits.detach().clone()  # may come from inference mode
+    log_temperature = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_temperature], lr=0.1, max_iter=steps)
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_temperature.exp(), targets)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return float(log_temperature.detach().exp().clamp(0.05, 20.0))
+
+
+def fit_threshold(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    oos_index: int | None,
+    keep_in_scope: float = 0.98,
+) -> float:
+    """Pick the confidence threshold on validation data.
+
+    With out-of-scope examples: the threshold that maximises the mean of in-scope accuracy
+    and out-of-scope recall. Without: the highest threshold that still keeps `keep_in_scope`
+    of the correct in-scope answers (there is nothing else to learn it from).
+    """
+    confidence, predicted = probs.max(dim=-1)
+    in_scope = targets != oos_index if oos_index is not None else torch.ones_like(targets).bool()
+    correct = (predicted == targets) & in_scope
+    if oos_index is None or bool(in_scope.all()):
+        kept = confidence[correct]
+        return float(kept.quantile(1.0 - keep_in_scope)) if kept.numel() else 0.0
+    candidates = torch.cat([torch.zeros(1), confidence.unique()])
+    # (K, N): would utterance n be flagged at candidate threshold k?
+    flagged = (confidence[None, :] < candidates[:, None]) | (predicted == oos_index)[None, :]
+    in_scope_accuracy = (correct[None, :] & ~flagged).sum(1) / in_scope.sum()
+    oos_recall = (flagged & ~in_scope[None, :]).sum(1) / (~in_scope).sum()
+    score = (in_scope_accuracy + oos_recall) / 2
+    return float(candidates[int(score.argmax())])

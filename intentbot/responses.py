@@ -1,0 +1,65 @@
+"""Intent -> the bot's reply, from per-intent templates; some are filled in live
+({time}, {date}, {weekday}, {result} of a calculation)."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from intentbot.calculator import calculate
+
+PLACEHOLDERS = ("time", "date", "weekday", "result")
+FALLBACK = "Sorry, I can't help with that yet. Type /help to see what I can do."
+UNKNOWN_RESULT = "something I couldn't work out (try e.g. 'what is 12 times 7')"
+
+
+def load_replies(path: str | Path) -> dict[str, list[str]]:
+    """Read `intent: [template, ...]` YAML; a bad template is named with its intent."""
+    path = Path(path)
+    try:
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: unreadable replies file ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: expected a mapping 'intent: [reply, ...]'")
+    replies = {}
+    for intent, templates in record.items():
+        templates = [templates] if isinstance(templates, str) else templates
+        if not templates or not all(isinstance(item, str) for item in templates):
+            raise ValueError(f"{path}: intent {intent!r} needs a list of reply strings")
+        for template in templates:
+            _check_template(template, f"{path}: intent {intent!r}")
+        replies[str(intent)] = list(templates)
+    return replies
+
+
+def _check_template(template: str, where: str) -> None:
+    try:
+        template.format(**dict.fromkeys(PLACEHOLDERS, ""))
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(
+            f"{where}: bad placeholder {error} in {template!r}; use {list(PLACEHOLDERS)}"
+        ) from None
+
+
+class Responder:
+    """Picks and fills a reply; the same text always gets the same template."""
+
+    def __init__(self, replies: Mapping[str, Sequence[str]], oos_label: str = "oos") -> None:
+        self.replies = replies
+        self.oos_label = oos_label
+
+    def reply(self, intent: str, text: str, now: datetime | None = None) -> str:
+        templates = self.replies.get(intent) or self.replies.get(self.oos_label) or [FALLBACK]
+        template = templates[zlib.crc32(text.encode("utf-8")) % len(templates)]
+        now = now or datetime.now().astimezone()
+        return template.format(
+            time=now.strftime("%H:%M"),
+            date=f"{now:%A}, {now.day} {now:%B %Y}",
+            weekday=f"{now:%A}",
+            result=calculate(text) or UNKNOWN_RESULT if "{result}" in template else "",
+        )

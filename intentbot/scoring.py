@@ -1,0 +1,84 @@
+"""Scores of a model's final decisions: the figures metrics.json and evaluation reports carry.
+
+Rates are fractions in [0, 1]. In-scope accuracy and out-of-scope recall are the two figures
+of the CLINC150 paper; ECE is measured on in-scope utterances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torchmetrics.functional.classification import (
+    multiclass_calibration_error,
+    multiclass_stat_scores,
+)
+
+if TYPE_CHECKING:
+    from intentbot.corpus import Example
+    from intentbot.predictor import Predictor
+
+ECE_BINS = 15
+
+
+def final_predictions(
+    probs: torch.Tensor, flagged: torch.Tensor, oos_index: int | None
+) -> torch.Tensor:
+    """(B,) class indices after the out-of-scope decision; C means 'rejected' when the
+    labels have no out-of-scope class."""
+    rejected = oos_index if oos_index is not None else probs.size(-1)
+    return probs.argmax(dim=-1).masked_fill(flagged, rejected)
+
+
+def score(
+    probs: torch.Tensor, flagged: torch.Tensor, targets: torch.Tensor, oos_index: int | None
+) -> dict[str, float]:
+    """accuracy, macro_f1, ece, and with out-of-scope targets in_scope_accuracy, oos_recall
+    and oos_precision."""
+    num_classes = probs.size(-1) + (oos_index is None)
+    predicted = final_predictions(probs, flagged, oos_index)
+    per_class = per_class_scores(predicted, targets, num_classes)
+    supported = per_class["support"] > 0
+    in_scope = targets != oos_index if oos_index is not None else torch.ones_like(flagged)
+    figures = {
+        "accuracy": _rate(predicted == targets),
+        "macro_f1": float(per_class["f1"][supported].mean()),
+        "ece": float(
+            multiclass_calibration_error(
+                probs[in_scope], targets[in_scope], probs.size(-1), n_bins=ECE_BINS
+            )
+        )
+        if bool(in_scope.any())
+        else 0.0,
+    }
+    if oos_index is not None and not bool(in_scope.all()):
+        figures["in_scope_accuracy"] = _rate((predicted == targets)[in_scope])
+        figures["oos_recall"] = _rate(flagged[~in_scope])
+        figures["oos_precision"] = _rate(~in_scope[flagged]) if bool(flagged.any()) else 0.0
+    return figures
+
+
+def per_class_scores(
+    predicted: torch.Tensor, targets: torch.Tensor, num_classes: int
+) -> dict[str, torch.Tensor]:
+    """Per-class precision, recall, F1 and support, each (C,)."""
+    stats = multiclass_stat_scores(predicted, targets, num_classes, average=None)  # (C, 5)
+    tp, fp, _, fn, support = stats.unbind(dim=-1)
+    precision = tp / (tp + fp).clamp(min=1)
+    recall = tp / (tp + fn).clamp(min=1)
+    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def _rate(hits: torch.Tensor) -> float:
+    return float(hits.float().mean()) if hits.numel() else 0.0
+
+
+def score_examples(predictor: Predictor, examples: Sequence[Example]) -> dict[str, float]:
+    """Run the predictor's final decision over labelled examples and score it."""
+    labels = predictor.labels
+    probs = predictor.decision.probabilities(predictor.logits([ex.text for ex in examples]))
+    flagged = predictor.decision.out_of_scope(probs, labels.oos_index)
+    targets = torch.tensor(labels.indices(example.intent for example in examples))
+    return score(probs, flagged, targets, labels.oos_index)

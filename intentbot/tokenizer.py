@@ -1,0 +1,101 @@
+"""Text -> token ids with HuggingFace `tokenizers`, fitted on the training split only.
+
+The library owns normalisation, unknown tokens, truncation and padding; a `[BOS]` token starts
+every sequence so that even an utterance that normalises to nothing has length one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+PAD, UNK, BOS = "[PAD]", "[UNK]", "[BOS]"
+KINDS = ("word", "wordpiece")
+NORMALIZATIONS = ("nfc", "nfd", "nfkc", "nfkd")
+
+
+class IntentTokenizer:
+    """A fitted HF tokenizer plus the batching the model needs: (ids, lengths)."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self._tokenizer = tokenizer
+        self.pad_id = tokenizer.token_to_id(PAD)
+        self.unk_id = tokenizer.token_to_id(UNK)
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Iterable[str],
+        kind: str = "wordpiece",
+        vocab_size: int = 8000,
+        min_frequency: int = 1,
+        lowercase: bool = True,
+        normalization: str | None = "nfkc",
+        max_length: int = 64,
+    ) -> IntentTokenizer:
+        """Train a new vocabulary on `texts` (the training split)."""
+        if kind not in KINDS:
+            raise ValueError(f"tokenizer.kind={kind!r} is not one of {KINDS}")
+        if normalization is not None and normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"tokenizer.normalization={normalization!r} is not one of {NORMALIZATIONS} or null"
+            )
+        special = [PAD, UNK, BOS]
+        if kind == "word":
+            tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
+            trainer = trainers.WordLevelTrainer(
+                vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special,
+                show_progress=False,
+            )
+        else:
+            tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
+            trainer = trainers.WordPieceTrainer(
+                vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special,
+                show_progress=False,
+            )
+        steps = [] if normalization is None else [getattr(normalizers, normalization.upper())()]
+        if lowercase:
+            steps.append(normalizers.Lowercase())
+        tokenizer.normalizer = normalizers.Sequence(steps)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{BOS} $A", special_tokens=[(BOS, tokenizer.token_to_id(BOS))]
+        )
+        tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.enable_padding(pad_id=tokenizer.token_to_id(PAD), pad_token=PAD)
+        return cls(tokenizer)
+
+    @classmethod
+    def load(cls, path: str | Path) -> IntentTokenizer:
+        """Read a tokenizer saved by `save`; a damaged file is named in the error."""
+        try:
+            return cls(Tokenizer.from_file(str(path)))
+        except Exception as error:  # the Rust side raises plain Exception
+            raise ValueError(f"{path}: not a readable tokenizer file ({error})") from None
+
+    def save(self, path: str | Path) -> None:
+        self._tokenizer.save(str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tokenizer.get_vocab_size()
+
+    def encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded ids (B, T) and true lengths (B,) for a batch of texts."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = torch.tensor([encoding.ids for encoding in encodings], dtype=torch.long)
+        lengths = torch.tensor([sum(encoding.attention_mask) for encoding in encodings])
+        return ids, lengths
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of one text, for people inspecting what the model sees."""
+        encoding = self._tokenizer.encode(text)
+        return [
+            token
+            for token, mask in zip(encoding.tokens, encoding.attention_mask, strict=False)
+            if mask
+        ]

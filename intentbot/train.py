@@ -1,0 +1,173 @@
+"""`python -m intentbot.train [overrides]`: data -> tokenizer -> fit -> calibrate -> score ->
+export. `train(cfg, run_dir)` is the pipeline; `main` only adds Hydra and clean errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from omegaconf import DictConfig, OmegaConf
+from rich.markup import escape
+
+from intentbot.artifact import Bundle, export_bundle
+from intentbot.console import make_console
+from intentbot.datamodule import IntentDataModule
+from intentbot.errors import user_error
+from intentbot.labels import LabelSet
+from intentbot.lit_module import IntentClassifier
+from intentbot.model import HeadConfig, NetConfig
+from intentbot.oos import OosDecision, fit_temperature, fit_threshold
+from intentbot.predictor import Predictor
+from intentbot.responses import load_replies
+from intentbot.scoring import score_examples
+from intentbot.splits import BUNDLED_DATA, Splits
+from intentbot.tokenizer import IntentTokenizer
+
+console = make_console()
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train, score and (with `export=true`) store one model; returns what metrics.json holds."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    splits: Splits = instantiate(cfg.data)
+    _log("data", f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test")
+    tokenizer, labels = _vocabulary(cfg, splits, run_dir)
+    _log("vocabulary", f"{tokenizer.vocab_size} tokens, {len(labels)} intents")
+
+    net_config = NetConfig(
+        vocab_size=tokenizer.vocab_size,
+        num_classes=len(labels),
+        pad_id=tokenizer.pad_id,
+        unk_id=tokenizer.unk_id,
+        encoder=instantiate(cfg.encoder),
+        head=HeadConfig(**OmegaConf.to_container(cfg.model.head)),
+        embedding_dropout=cfg.model.embedding_dropout,
+        word_dropout=cfg.model.word_dropout,
+    )
+    module = IntentClassifier(net_config.to_dict(), **OmegaConf.to_container(cfg.optim))
+    datamodule = IntentDataModule(splits, tokenizer, labels, cfg.batch_size, cfg.num_workers)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best-epoch{epoch:02d}",
+        auto_insert_metric_name=False,
+        monitor=cfg.callbacks.monitor,
+        mode="max",
+        save_last=True,
+    )
+    callbacks = [
+        checkpoint,
+        EarlyStopping(cfg.callbacks.monitor, mode="max", patience=cfg.callbacks.patience),
+    ]
+    if cfg.progress_bar:
+        callbacks.append(RichProgressBar())
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=instantiate(cfg.logger, save_dir=str(run_dir)),
+        default_root_dir=str(run_dir),
+        enable_progress_bar=cfg.progress_bar,
+    )
+    parameters = sum(parameter.numel() for parameter in module.parameters())
+    _log("fit", f"{net_config.encoder.kind} encoder, {parameters:,} parameters")
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    train_seconds = time.perf_counter() - started
+    if not trainer.is_global_zero:
+        return {}
+
+    best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(best["state_dict"])
+    _log("best checkpoint", checkpoint.best_model_path, path=True)
+    net = module.net.eval()
+    raw = Predictor(Bundle(net, tokenizer, labels, OosDecision()))
+    bundle = Bundle(
+        net=net,
+        tokenizer=tokenizer,
+        labels=labels,
+        decision=_fit_decision(cfg, raw, splits),
+        replies=load_replies(cfg.replies or BUNDLED_DATA / "replies.yaml"),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    predictor = Predictor(bundle)
+    metrics = {
+        "val": score_examples(predictor, splits.val),
+        "test": score_examples(predictor, splits.test),
+        "train_seconds": round(train_seconds, 2),
+        "epochs": trainer.current_epoch,
+        "parameters": parameters,
+        "model_tag": None,
+    }
+    bundle.metrics = metrics
+    if cfg.export:
+        metrics["model_tag"] = export_bundle(bundle, cfg.model_name)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _report(metrics, run_dir)
+    return metrics
+
+
+def _vocabulary(cfg: DictConfig, splits: Splits, run_dir: Path) -> tuple[IntentTokenizer, LabelSet]:
+    """Fit on train only; a resumed run reuses the files its first attempt wrote."""
+    tokenizer_file, labels_file = run_dir / "tokenizer.json", run_dir / "labels.json"
+    if cfg.ckpt_path and tokenizer_file.exists() and labels_file.exists():
+        return IntentTokenizer.load(tokenizer_file), LabelSet.load(labels_file)
+    tokenizer = IntentTokenizer.fit(
+        (example.text for example in splits.train), **OmegaConf.to_container(cfg.tokenizer)
+    )
+    labels = LabelSet.from_intents((example.intent for example in splits.train), cfg.oos_label)
+    tokenizer.save(tokenizer_file)
+    labels.save(labels_file)
+    return tokenizer, labels
+
+
+def _fit_decision(cfg: DictConfig, predictor: Predictor, splits: Splits) -> OosDecision:
+    """Temperature, then the out-of-scope threshold, both on the validation split."""
+    logits = predictor.logits([example.text for example in splits.val])
+    targets = torch.tensor(predictor.labels.indices(example.intent for example in splits.val))
+    temperature = fit_temperature(logits, targets) if cfg.oos.calibrate else 1.0
+    probs = torch.softmax(logits / temperature, dim=-1)
+    threshold = fit_threshold(probs, targets, predictor.labels.oos_index, cfg.oos.keep_in_scope)
+    decision = OosDecision(threshold, cfg.oos.ambiguity_threshold, temperature)
+    _log("out-of-scope", f"threshold {threshold:.3f}, temperature {temperature:.2f}")
+    return decision
+
+
+def _log(step: str, message: str, path: bool = False) -> None:
+    style = "path" if path else "default"
+    console.print(f"[step]{step:>16}[/]  [{style}]{escape(message)}[/]")
+
+
+def _report(metrics: dict, run_dir: Path) -> None:
+    figures = ", ".join(f"{key} [figure]{value:.4f}[/]" for key, value in metrics["test"].items())
+    console.print(f"[step]{'test':>16}[/]  {figures}")
+    _log("run directory", str(run_dir), path=True)
+    if metrics["model_tag"]:
+        _log("model", f"{metrics['model_tag']} (serve it: make serve)")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    # Lightning's own use of a deprecated torch API; nothing a user can act on
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    try:
+        train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except Exception as error:
+        message = user_error(error)
+        if message is None:
+            raise
+        console.print(f"[error]error:[/] {escape(message)}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
