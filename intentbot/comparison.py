@@ -38,15 +38,18 @@ def _job_number(path: Path) -> tuple[int, str]:
 
 
 def comparison_table(runs: list[dict[str, Any]]) -> Table:
+    """One row per run; the config column shows only the overrides that differ."""
     table = Table(title="multirun comparison (test split; val accuracy for reference)")
     for column in ("run", "config", "parameters", "val acc", *FIGURES, "epochs", "seconds"):
         table.add_column(column, justify="left" if column in ("run", "config") else "right")
     present = {name for run in runs for name in run["metrics"].get("test", {})}
+    shared = set.intersection(*(set(run["overrides"]) for run in runs))
     for run in runs:
+        differing = [item for item in run["overrides"] if item not in shared]
         metrics, test = run["metrics"], run["metrics"].get("test", {})
         table.add_row(
             run["run"],
-            " ".join(run["overrides"]) or "(defaults)",
+            " ".join(differing) or "(defaults)",
             f"{metrics.get('parameters', 0):,}",
             _figure(metrics.get("val", {}).get("accuracy")),
             *(_figure(test.get(name)) if name in present else "-" for name in FIGURES),

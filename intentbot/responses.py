@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import zlib
+import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -47,15 +47,21 @@ def _check_template(template: str, where: str) -> None:
 
 
 class Responder:
-    """Picks and fills a reply; the same text always gets the same template."""
+    """Picks one of an intent's templates at random (a coin flip needs it) and fills it in."""
 
-    def __init__(self, replies: Mapping[str, Sequence[str]], oos_label: str = "oos") -> None:
+    def __init__(
+        self,
+        replies: Mapping[str, Sequence[str]],
+        oos_label: str = "oos",
+        rng: random.Random | None = None,
+    ) -> None:
         self.replies = replies
         self.oos_label = oos_label
+        self.rng = rng or random.Random()
 
     def reply(self, intent: str, text: str, now: datetime | None = None) -> str:
         templates = self.replies.get(intent) or self.replies.get(self.oos_label) or [FALLBACK]
-        template = templates[zlib.crc32(text.encode("utf-8")) % len(templates)]
+        template = self.rng.choice(templates)
         now = now or datetime.now().astimezone()
         return template.format(
             time=now.strftime("%H:%M"),

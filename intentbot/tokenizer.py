@@ -47,13 +47,17 @@ class IntentTokenizer:
         if kind == "word":
             tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
             trainer = trainers.WordLevelTrainer(
-                vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special,
+                vocab_size=vocab_size,
+                min_frequency=min_frequency,
+                special_tokens=special,
                 show_progress=False,
             )
         else:
             tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
             trainer = trainers.WordPieceTrainer(
-                vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special,
+                vocab_size=vocab_size,
+                min_frequency=min_frequency,
+                special_tokens=special,
                 show_progress=False,
             )
         steps = [] if normalization is None else [getattr(normalizers, normalization.upper())()]

@@ -85,9 +85,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     if not trainer.is_global_zero:
         return {}
 
-    best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
-    module.load_state_dict(best["state_dict"])
-    _log("best checkpoint", checkpoint.best_model_path, path=True)
+    if checkpoint.best_model_path:  # none under fast_dev_run
+        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(best["state_dict"])
+        _log("best checkpoint", checkpoint.best_model_path, path=True)
     net = module.net.eval()
     raw = Predictor(Bundle(net, tokenizer, labels, OosDecision()))
     bundle = Bundle(

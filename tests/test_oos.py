@@ -1,0 +1,49 @@
+"""The out-of-scope decision rule, and fitting temperature and threshold."""
+
+from __future__ import annotations
+
+import torch
+
+from intentbot.oos import OosDecision, fit_temperature, fit_threshold
+from intentbot.scoring import score
+
+
+def test_decision_flags_oos_class_low_confidence_and_ambiguity():
+    probs = torch.tensor([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]])
+    decision = OosDecision(threshold=0.5, ambiguity_threshold=0.35)
+    assert decision.out_of_scope(probs, oos_index=2).tolist() == [False, True, True, True]
+    assert OosDecision().out_of_scope(probs, oos_index=None).tolist() == [False] * 4
+
+
+def test_temperature_softens_overconfident_logits():
+    torch.manual_seed(0)
+    targets = torch.randint(0, 3, (400,))
+    logits = torch.randn(400, 3) * 10  # confident and random: badly calibrated
+    assert fit_temperature(logits, targets) > 3.0
+
+
+def test_threshold_with_out_of_scope_examples_separates_them():
+    # in-scope answers are confident, out-of-scope ones are not
+    probs = torch.tensor([[0.95, 0.05, 0.0]] * 8 + [[0.55, 0.45, 0.0]] * 4)
+    targets = torch.tensor([0] * 8 + [2] * 4)
+    threshold = fit_threshold(probs, targets, oos_index=2)
+    assert 0.55 < threshold <= 0.95
+
+
+def test_threshold_without_out_of_scope_keeps_most_answers():
+    probs = torch.softmax(torch.randn(200, 5) * 3, dim=-1)
+    targets = probs.argmax(dim=-1)
+    threshold = fit_threshold(probs, targets, oos_index=None, keep_in_scope=0.98)
+    kept = (probs.max(dim=-1).values >= threshold).float().mean()
+    assert 0.97 <= float(kept) <= 1.0
+
+
+def test_scores_follow_the_paper_definitions():
+    probs = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4], [0.8, 0.1, 0.1]])
+    flagged = torch.tensor([False, False, True, False])
+    targets = torch.tensor([0, 0, 2, 2])  # class 2 is out-of-scope
+    figures = score(probs, flagged, targets, oos_index=2)
+    assert figures["accuracy"] == 0.5
+    assert figures["in_scope_accuracy"] == 0.5
+    assert figures["oos_recall"] == 0.5 and figures["oos_precision"] == 1.0
+    assert 0.0 <= figures["ece"] <= 1.0

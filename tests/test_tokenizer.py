@@ -1,0 +1,59 @@
+"""The HF tokenizer wrapper: fitted on given texts only, unknown words, normalisation, saving."""
+
+from __future__ import annotations
+
+import pytest
+
+from intentbot.tokenizer import UNK, IntentTokenizer
+
+TEXTS = ["what time is it", "tell me the time please", "what is the weather", "play some music"]
+
+
+@pytest.mark.parametrize("kind", ["word", "wordpiece"])
+def test_unknown_words_map_to_unk_and_lengths_exclude_padding(kind):
+    tokenizer = IntentTokenizer.fit(TEXTS, kind=kind, vocab_size=200)
+    ids, lengths = tokenizer.encode(["time", "zyxwvut qqq time please"])
+    assert ids.shape[0] == 2 and lengths.tolist()[0] == 2  # [BOS] time
+    assert tokenizer.unk_id in ids[1].tolist()
+    assert (ids[0, lengths[0] :] == tokenizer.pad_id).all()
+
+
+def test_vocabulary_comes_only_from_the_fitted_texts():
+    tokens = IntentTokenizer.fit(TEXTS, kind="word").tokens("weather banana")
+    assert tokens == ["[BOS]", "weather", UNK]
+
+
+def test_lowercase_and_unicode_normalisation_are_configurable():
+    folding = IntentTokenizer.fit(TEXTS, kind="word", normalization="nfkc", lowercase=True)
+    fullwidth_time = "\uff34\uff29\uff2d\uff25"  # folds to "TIME" under NFKC
+    assert folding.tokens(fullwidth_time) == ["[BOS]", "time"]
+    strict = IntentTokenizer.fit(TEXTS, kind="word", normalization=None, lowercase=False)
+    assert strict.tokens("TIME") == ["[BOS]", UNK]
+
+
+def test_empty_text_still_has_length_one():
+    _, lengths = IntentTokenizer.fit(TEXTS).encode(["", "   "])
+    assert lengths.tolist() == [1, 1]
+
+
+def test_truncation_caps_the_length():
+    _, lengths = IntentTokenizer.fit(TEXTS, max_length=4).encode(["time " * 50])
+    assert lengths.tolist() == [4]
+
+
+def test_save_and_load_round_trip(tmp_path):
+    tokenizer = IntentTokenizer.fit(TEXTS)
+    tokenizer.save(tmp_path / "tok.json")
+    loaded = IntentTokenizer.load(tmp_path / "tok.json")
+    assert loaded.encode(TEXTS)[0].tolist() == tokenizer.encode(TEXTS)[0].tolist()
+
+
+def test_corrupt_file_is_named(tmp_path):
+    (tmp_path / "tok.json").write_text('{"truncated": ')
+    with pytest.raises(ValueError, match=r"tok.json: not a readable tokenizer"):
+        IntentTokenizer.load(tmp_path / "tok.json")
+
+
+def test_bad_kind_lists_the_options():
+    with pytest.raises(ValueError, match=r"'bpe' is not one of \('word', 'wordpiece'\)"):
+        IntentTokenizer.fit(TEXTS, kind="bpe")

@@ -1,0 +1,72 @@
+"""`python -m intentbot.train`: each encoder trains, sweeps end in a table, errors are one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from intentbot.train import train
+from tests.conftest import REPO, compose_config
+
+FAST = ("trainer.fast_dev_run=true", "export=false")
+
+
+@pytest.mark.parametrize("encoder", ["rnn", "gru", "lstm"])
+def test_each_encoder_trains_one_step(encoder, tmp_path):
+    metrics = train(compose_config(f"encoder={encoder}", *FAST), tmp_path)
+    assert metrics["model_tag"] is None and metrics["parameters"] > 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["test"]["accuracy"] >= 0.0
+
+
+def test_own_csv_with_split_carved_from_train(tmp_path):
+    rows = [f"example {n} about {intent},{intent}" for intent in ("a", "b", "c") for n in range(12)]
+    (tmp_path / "mine.csv").write_text("sentence,label\n" + "\n".join(rows))
+    metrics = train(
+        compose_config("data=files", f"data.train={tmp_path / 'mine.csv'}", *FAST), tmp_path / "run"
+    )
+    assert "oos_recall" not in metrics["test"]  # no out-of-scope examples in this data
+
+
+def run_cli(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "intentbot.train", *args, "progress_bar=false"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", "COLUMNS": "200"},
+    )
+
+
+def test_multirun_ends_with_one_comparison_table(tmp_path):
+    result = run_cli("-m", "encoder=rnn,gru,lstm", *FAST, f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout[result.stdout.index("multirun comparison") :]
+    for number, encoder in enumerate(("rnn", "gru", "lstm")):
+        assert f"encoder={encoder}" in table
+        assert (tmp_path / str(number) / "metrics.json").exists()
+        assert (tmp_path / str(number) / ".hydra" / "config.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("data=files",), "data.train is required"),
+        (("data=files", "data.train=BAD"), "BAD.csv:3: no intent label for 'bye'"),
+        (("tokenizer.kind=bpe",), "tokenizer.kind='bpe' is not one of"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path, args, message):
+    (tmp_path / "BAD.csv").write_text("text,intent\nhello,greeting\nbye,\n")
+    args = tuple(
+        arg.replace("BAD", str(tmp_path / "BAD.csv")) if arg.endswith("BAD") else arg
+        for arg in args
+    )
+    result = run_cli(*args, "export=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert message in result.stdout.replace("\n", "")
+    assert "Traceback" not in result.stdout + result.stderr
