@@ -7,6 +7,7 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -14,7 +15,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 from rich.markup import escape
 
@@ -35,8 +36,11 @@ from intentbot.tokenizer import IntentTokenizer
 console = make_console()
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict:
-    """Train, score and (with `export=true`) store one model; returns what metrics.json holds."""
+def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) -> dict:
+    """Train, score and (with `export=true`) store one model; returns what metrics.json holds.
+
+    `callbacks` are extra Lightning callbacks, for code that embeds training (and tests).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     splits: Splits = instantiate(cfg.data)
@@ -65,6 +69,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         save_last=True,
     )
     callbacks = [
+        *callbacks,
         checkpoint,
         EarlyStopping(cfg.callbacks.monitor, mode="max", patience=cfg.callbacks.patience),
     ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
 import sys
 
+import lightning as L
 import pytest
+from lightning.pytorch.callbacks import Callback
 
 from intentbot.train import train
 from tests.conftest import REPO, compose_config
@@ -70,3 +73,24 @@ def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path, args, message
     assert result.returncode == 2
     assert message in result.stdout.replace("\n", "")
     assert "Traceback" not in result.stdout + result.stderr
+
+
+class CrashAfterSecondEpoch(Callback):
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_from_last_checkpoint_finishes_an_interrupted_run(tmp_path):
+    rows = [f"example {n} about {intent},{intent}" for intent in ("a", "b") for n in range(12)]
+    (tmp_path / "mine.csv").write_text("text,intent\n" + "\n".join(rows))
+    cfg = compose_config("data=files", f"data.train={tmp_path / 'mine.csv'}", "export=false",
+                         "callbacks.patience=10", "trainer.max_epochs=4")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(cfg, tmp_path / "run", callbacks=[CrashAfterSecondEpoch()])
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    cfg.ckpt_path = "last"
+    assert train(cfg, tmp_path / "run")["epochs"] == 4
+    with (tmp_path / "run" / "logs" / "version_1" / "metrics.csv").open() as log:
+        resumed_epochs = {int(row["epoch"]) for row in csv.DictReader(log)}
+    assert min(resumed_epochs) >= 1  # went on from the checkpoint instead of starting over
