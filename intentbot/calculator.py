@@ -47,7 +47,7 @@ def calculate(text: str) -> str | None:
     expression = max(candidates, key=len) if "sqrt" not in expression else _with_sqrt(expression)
     try:
         value = _evaluate(ast.parse(expression, mode="eval").body)
-    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError):
+    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError, RecursionError):
         return None
     return f"{value:,.10g}"
 

@@ -1,0 +1,231 @@
+"""The BentoML service: `POST /classify`, `/classify_batch` and `/model/parse` (Rasa NLU).
+
+`bentoml serve` (see bentofile.yaml) loads the model once per worker. Concurrent requests share
+forward passes (`MicroBatcher`). Configuration is read from the environment at import, because
+BentoML's decorators need it then:
+
+    INTENTBOT_MODEL                model tag to serve (default intentbot:latest)
+    INTENTBOT_THRESHOLD            confidence under this -> out of scope (default: the model's)
+    INTENTBOT_AMBIGUITY_THRESHOLD  top-1 minus top-2 under this -> out of scope (default: model's)
+    INTENTBOT_MAX_TEXT_LENGTH      characters per text (default 2000)
+    INTENTBOT_MAX_BATCH_SIZE       texts per /classify_batch request and per forward pass (256)
+    INTENTBOT_TIMEOUT              seconds a request may take (BentoML traffic.timeout, 30)
+    INTENTBOT_MAX_CONCURRENCY      requests in flight before 503s (traffic.max_concurrency, none)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import bentoml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from intentbot.artifact import load_bundle
+from intentbot.predictor import Prediction, Predictor
+from intentbot.responses import Responder
+from intentbot.schemas import (
+    DEFAULT_TOP_K,
+    MAX_TOP_K,
+    RASA_RANKING_LENGTH,
+    Classification,
+    ClassifyBatchRequest,
+    ClassifyBatchResponse,
+    ClassifyRequest,
+    IntentScore,
+    Limits,
+    ParseRequest,
+    RasaIntent,
+    RasaParse,
+)
+
+PREFIX = "INTENTBOT_"
+T = TypeVar("T")
+R = TypeVar("R")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration; `from_env` reads the INTENTBOT_* variables."""
+
+    model: str = "intentbot:latest"
+    threshold: float | None = None
+    ambiguity_threshold: float | None = None
+    limits: Limits = field(default_factory=Limits)
+    timeout: float = 30.0
+    max_concurrency: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Unset or empty variables keep the defaults; a malformed one is named in the error."""
+        defaults, limits = cls(), Limits()
+        return cls(
+            model=_read(env, "MODEL", str, defaults.model),
+            threshold=_read(env, "THRESHOLD", float, defaults.threshold),
+            ambiguity_threshold=_read(
+                env, "AMBIGUITY_THRESHOLD", float, defaults.ambiguity_threshold
+            ),
+            limits=Limits(
+                max_text_length=_read(env, "MAX_TEXT_LENGTH", int, limits.max_text_length),
+                max_batch_size=_read(env, "MAX_BATCH_SIZE", int, limits.max_batch_size),
+            ),
+            timeout=_read(env, "TIMEOUT", float, defaults.timeout),
+            max_concurrency=_read(env, "MAX_CONCURRENCY", int, defaults.max_concurrency),
+        )
+
+
+def _read(env: Mapping[str, str], name: str, parse: Callable[[str], V], default: V) -> V:
+    raw = env.get(PREFIX + name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = None
+    if value is None or (isinstance(value, int | float) and not value >= 0):
+        raise ValueError(f"{PREFIX}{name}={raw!r}: expected a non-negative {parse.__name__}")
+    return value
+
+
+class MicroBatcher(Generic[T, R]):
+    """Runs the items of concurrent callers through `run` together, each caller getting its own
+    results in order: whatever arrives while a forward pass runs shares the next one."""
+
+    def __init__(self, run: Callable[[list[T]], list[R]], max_batch_size: int) -> None:
+        self.run = run
+        self.max_batch_size = max_batch_size
+        self._pending: deque[tuple[list[T], asyncio.Future[list[R]]]] = deque()
+        self._lock = asyncio.Lock()  # one forward pass at a time
+
+    async def __call__(self, items: Sequence[T]) -> list[R]:
+        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        self._pending.append((list(items), future))
+        while not future.done():
+            # shielded: a caller that goes away must not strand the others in its batch
+            await asyncio.shield(self._flush())
+        return future.result()
+
+    async def _flush(self) -> None:
+        """Run the oldest pending requests, up to `max_batch_size` items, in one call."""
+        async with self._lock:
+            batch, size = [], 0
+            while self._pending and (
+                not batch or size + len(self._pending[0][0]) <= self.max_batch_size
+            ):
+                batch.append(self._pending.popleft())
+                size += len(batch[-1][0])
+            if not batch:
+                return
+            try:
+                results = await asyncio.to_thread(
+                    self.run, [item for items, _ in batch for item in items]
+                )
+            except Exception as error:  # every caller in the batch sees the failure
+                for _, future in batch:
+                    future.set_exception(error)
+                return
+            start = 0
+            for items, future in batch:
+                future.set_result(results[start : start + len(items)])
+                start += len(items)
+
+
+class JsonBodies:
+    """ASGI middleware: request bodies are JSON whatever their content type. BentoML would parse
+    a form instead (`curl -d` sends one) and answer a malformed one with a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            headers = [(key, value) for key, value in scope["headers"] if key != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
+async def _docs(_: Request) -> RedirectResponse:
+    """`/docs`, where people look for the OpenAPI page; BentoML serves it at `/`."""
+    return RedirectResponse("/")
+
+
+SETTINGS = Settings.from_env()
+FORWARD_PASS_SIZE = bentoml.metrics.Histogram(
+    name="intentbot_forward_pass_texts",
+    documentation="Texts per forward pass: above 1 when requests share passes",
+    buckets=[2**power for power in range(9)],
+)
+
+
+@bentoml.asgi_app(Starlette(routes=[Route("/docs", _docs)]))
+@bentoml.service(
+    name="intentbot",
+    traffic={"timeout": SETTINGS.timeout, "max_concurrency": SETTINGS.max_concurrency},
+)
+class IntentService:
+    """Classifies user messages into intents and answers them."""
+
+    # declared so that `bentoml build` packs this model into the bento
+    stored_model = bentoml.models.BentoModel(SETTINGS.model)
+
+    def __init__(self) -> None:
+        bundle = load_bundle(SETTINGS.model)
+        self.predictor = Predictor(bundle, SETTINGS.threshold, SETTINGS.ambiguity_threshold)
+        self.responder = Responder(bundle.replies, bundle.oos_label)
+        self.batcher = MicroBatcher(self._predict, SETTINGS.limits.max_batch_size)
+
+    @bentoml.api(input_spec=ClassifyRequest.with_limits(SETTINGS.limits))
+    async def classify(self, text: str, top_k: int = DEFAULT_TOP_K) -> Classification:
+        """Classify one message and answer it."""
+        [result] = await self._classify([text], top_k)
+        return result
+
+    @bentoml.api(input_spec=ClassifyBatchRequest.with_limits(SETTINGS.limits))
+    async def classify_batch(
+        self, texts: list[str], top_k: int = DEFAULT_TOP_K
+    ) -> ClassifyBatchResponse:
+        """Classify and answer several messages; results come in request order."""
+        return ClassifyBatchResponse(results=await self._classify(texts, top_k))
+
+    @bentoml.api(route="/model/parse", input_spec=ParseRequest.with_limits(SETTINGS.limits))
+    async def parse(self, text: str) -> RasaParse:
+        """Rasa's NLU endpoint: intent and ranking in Rasa's format, no entities."""
+        [result] = await self._classify([text], RASA_RANKING_LENGTH)
+        ranking = [
+            RasaIntent(name=item.intent, confidence=item.confidence) for item in result.ranking
+        ]
+        intent = RasaIntent(name=result.intent, confidence=result.confidence)
+        return RasaParse(text=text, intent=intent, intent_ranking=ranking)
+
+    async def _classify(self, texts: Sequence[str], top_k: int) -> list[Classification]:
+        return [self._answer(prediction, top_k) for prediction in await self.batcher(texts)]
+
+    def _predict(self, texts: list[str]) -> list[Prediction]:
+        FORWARD_PASS_SIZE.observe(len(texts))
+        # the widest ranking any request may ask for; each caller keeps its own top_k
+        return self.predictor.predict(texts, top_k=MAX_TOP_K)
+
+    def _answer(self, prediction: Prediction, top_k: int) -> Classification:
+        return Classification(
+            text=prediction.text,
+            intent=prediction.intent,
+            confidence=prediction.confidence,
+            out_of_scope=prediction.out_of_scope,
+            ranking=[
+                IntentScore(intent=item.intent, confidence=item.confidence)
+                for item in prediction.ranking[:top_k]
+            ],
+            reply=self.responder.reply(prediction.intent, prediction.text),
+        )
+
+
+IntentService.add_asgi_middleware(JsonBodies)

@@ -1,0 +1,85 @@
+"""A real `bentoml serve` on loopback for end-to-end tests (service, chat).
+
+with live_server({"BENTOML_HOME": str(home), "INTENTBOT_MODEL": tag}) as url:
+    httpx.post(f"{url}/classify", json={"text": "hi"})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ServerError(RuntimeError):
+    """The server exited or never became ready; the message ends with its log."""
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(
+    env: Mapping[str, str] | None = None, ready_timeout: float = 90.0, cwd: Path = REPO
+) -> Iterator[str]:
+    """Run `bentoml serve` from `cwd` (so through its bentofile.yaml) on 127.0.0.1 with `env`
+    added to this process's environment; yield the base URL once /readyz answers 200."""
+    port = free_port()
+    command = [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})}
+    with tempfile.TemporaryDirectory(prefix="intentbot-serve-") as folder:
+        log_path = Path(folder) / "serve.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_ready(process, url, ready_timeout, log_path)
+            yield url
+        finally:
+            stop(process)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float, log_path: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"bentoml serve exited with {process.returncode}\n{_tail(log_path)}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.25)
+    raise ServerError(f"bentoml serve not ready after {timeout:.0f}s\n{_tail(log_path)}")
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM the server (BentoML then stops its workers); SIGKILL what is left of the
+    processes it started after `grace` seconds."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        tree = [psutil.Process(process.pid)]
+        tree += tree[0].children(recursive=True)
+        process.terminate()
+        _, alive = psutil.wait_procs(tree, timeout=grace)
+        for survivor in alive:
+            survivor.kill()
+    process.wait()
+
+
+def _tail(log_path: Path, lines: int = 40) -> str:
+    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
