@@ -52,18 +52,26 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, steps: int = 10
     return float(log_temperature.detach().exp().clamp(0.05, 20.0))
 
 
+OBJECTIVES = ("accuracy", "balanced")
+
+
 def fit_threshold(
     probs: torch.Tensor,
     targets: torch.Tensor,
     oos_index: int | None,
     keep_in_scope: float = 0.98,
+    objective: str = "accuracy",
 ) -> float:
     """Pick the confidence threshold on validation data.
 
-    With out-of-scope examples: the threshold that maximises the mean of in-scope accuracy
-    and out-of-scope recall. Without: the highest threshold that still keeps `keep_in_scope`
-    of the correct in-scope answers (there is nothing else to learn it from).
+    With out-of-scope examples, the threshold that maximises `objective`: `accuracy` (every
+    validation utterance counts once, so out-of-scope weighs as much as it is frequent) or
+    `balanced` (the mean of in-scope accuracy and out-of-scope recall, as if half the traffic
+    were out of scope). Without them: the highest threshold that still keeps `keep_in_scope`
+    of the correct in-scope answers, as there is nothing else to learn it from.
     """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"oos.objective={objective!r} is not one of {OBJECTIVES}")
     confidence, predicted = probs.max(dim=-1)
     in_scope = targets != oos_index if oos_index is not None else torch.ones_like(targets).bool()
     correct = (predicted == targets) & in_scope
@@ -73,7 +81,10 @@ def fit_threshold(
     candidates = torch.cat([torch.zeros(1), confidence.unique()])
     # (K, N): would utterance n be flagged at candidate threshold k?
     flagged = (confidence[None, :] < candidates[:, None]) | (predicted == oos_index)[None, :]
-    in_scope_accuracy = (correct[None, :] & ~flagged).sum(1) / in_scope.sum()
-    oos_recall = (flagged & ~in_scope[None, :]).sum(1) / (~in_scope).sum()
-    score = (in_scope_accuracy + oos_recall) / 2
+    right_in_scope = correct[None, :] & ~flagged
+    right_oos = flagged & ~in_scope[None, :]
+    if objective == "accuracy":
+        score = (right_in_scope | right_oos).float().mean(1)
+    else:
+        score = (right_in_scope.sum(1) / in_scope.sum() + right_oos.sum(1) / (~in_scope).sum()) / 2
     return float(candidates[int(score.argmax())])

@@ -47,3 +47,14 @@ def test_scores_follow_the_paper_definitions():
     assert figures["in_scope_accuracy"] == 0.5
     assert figures["oos_recall"] == 0.5 and figures["oos_precision"] == 1.0
     assert 0.0 <= figures["ece"] <= 1.0
+
+
+def test_threshold_objectives_weigh_out_of_scope_differently():
+    confidence = torch.tensor([0.4] * 10 + [0.9] * 80 + [0.3, 0.3, 0.45])
+    rest = ((1 - confidence) / 3)[:, None].expand(93, 3)
+    probs = torch.cat([confidence[:, None], rest], dim=1)  # class 0 on top; class 3 is oos
+    targets = torch.tensor([0] * 90 + [3] * 3)
+    by_accuracy = fit_threshold(probs, targets, oos_index=3, objective="accuracy")
+    balanced = fit_threshold(probs, targets, oos_index=3, objective="balanced")
+    assert 0.3 < by_accuracy < 0.41  # flagging ten in-scope answers to catch one more: no
+    assert balanced > 0.45  # the same trade, when out-of-scope weighs as much as in-scope: yes
