@@ -35,11 +35,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_server(
-    env: Mapping[str, str] | None = None, ready_timeout: float = 90.0, cwd: Path = REPO
+    env: Mapping[str, str] | None = None,
+    ready_timeout: float = 90.0,
+    cwd: Path = REPO,
+    port: int | None = None,
 ) -> Iterator[str]:
     """Run `bentoml serve` from `cwd` (so through its bentofile.yaml) on 127.0.0.1 with `env`
-    added to this process's environment; yield the base URL once /readyz answers 200."""
-    port = free_port()
+    added to this process's environment; yield the base URL once /readyz answers 200.
+    `port` (default: a free one) lets a test restart a server at the same address."""
+    port = port or free_port()
     command = [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
     full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})}
     with tempfile.TemporaryDirectory(prefix="intentbot-serve-") as folder:

@@ -84,8 +84,13 @@ class CrashAfterSecondEpoch(Callback):
 def test_resume_from_last_checkpoint_finishes_an_interrupted_run(tmp_path):
     rows = [f"example {n} about {intent},{intent}" for intent in ("a", "b") for n in range(12)]
     (tmp_path / "mine.csv").write_text("text,intent\n" + "\n".join(rows))
-    cfg = compose_config("data=files", f"data.train={tmp_path / 'mine.csv'}", "export=false",
-                         "callbacks.patience=10", "trainer.max_epochs=4")
+    cfg = compose_config(
+        "data=files",
+        f"data.train={tmp_path / 'mine.csv'}",
+        "export=false",
+        "callbacks.patience=10",
+        "trainer.max_epochs=4",
+    )
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(cfg, tmp_path / "run", callbacks=[CrashAfterSecondEpoch()])
     assert not (tmp_path / "run" / "metrics.json").exists()

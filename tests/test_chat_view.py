@@ -1,0 +1,133 @@
+"""The chat's renderables, drawn into a console that writes to a string."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import RenderableType
+
+from intentbot import chat_view as view
+from intentbot.schemas import Classification
+
+WIDTH = 72
+
+
+def render(renderable: RenderableType, width: int = WIDTH) -> str:
+    console = view.make_console(file=io.StringIO(), width=width)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def classification(**changes: object) -> Classification:
+    fields = {
+        "text": "What time is it?",
+        "intent": "time",
+        "confidence": 0.93,
+        "out_of_scope": False,
+        "ranking": [
+            {"intent": "time", "confidence": 0.93},
+            {"intent": "date", "confidence": 0.05},
+            {"intent": "oos", "confidence": 0.02},
+        ],
+        "reply": "It's 14:05.",
+    }
+    return Classification.model_validate(fields | changes)
+
+
+def test_confidence_bar_fills_in_proportion_and_shows_the_percentage():
+    assert view.confidence_bar(0.5, width=10).plain == "█████░░░░░  50%"
+    assert view.confidence_bar(1.0, width=4).plain == "████ 100%"
+    assert view.confidence_bar(0.0, width=4).plain == "░░░░   0%"
+
+
+def test_confidence_bar_colour_follows_the_level():
+    def styles(confidence: float) -> set[str]:
+        return {str(span.style) for span in view.confidence_bar(confidence).spans}
+
+    assert "chat.confidence.high" in styles(0.9)
+    assert "chat.confidence.medium" in styles(0.5)
+    assert "chat.confidence.low" in styles(0.1)
+
+
+def test_answer_panel_shows_text_reply_intent_and_bar():
+    out = render(view.answer_panel(classification()))
+    assert "“What time is it?”" in out
+    assert "It's 14:05." in out
+    assert "intent" in out and "time" in out
+    assert "93%" in out and "█" in out
+    assert "out of scope" not in out
+    assert "date" not in out  # the ranking only on request
+
+
+def test_answer_panel_marks_out_of_scope_and_names_the_closest_intent():
+    answer = classification(
+        text="sing me a song",
+        intent="oos",
+        confidence=0.31,
+        out_of_scope=True,
+        ranking=[{"intent": "weather", "confidence": 0.31}, {"intent": "oos", "confidence": 0.3}],
+        reply="Sorry, I can't help with that.",
+    )
+    out = render(view.answer_panel(answer))
+    assert "⚠ out of scope" in out
+    assert re.search(r"closest +weather", out)
+    assert "31%" in out
+    assert out.count("out of scope") == 2  # the mark and the panel's subtitle
+
+
+def test_out_of_scope_by_the_oos_class_needs_no_closest_guess():
+    answer = classification(
+        intent="oos",
+        out_of_scope=True,
+        ranking=[{"intent": "oos", "confidence": 0.93}],
+    )
+    assert "closest" not in render(view.answer_panel(answer))
+
+
+def test_ranking_table_lists_every_intent_in_order_with_bars():
+    out = render(view.answer_panel(classification(), show_ranking=True))
+    lines = [line for line in out.splitlines() if "%" in line]
+    assert [line.split()[1:3] for line in lines[1:]] == [["1", "time"], ["2", "date"], ["3", "oos"]]
+    assert "5%" in out and "2%" in out
+    assert "confidence" in out  # the table's header
+
+
+def test_user_text_with_markup_is_shown_literally():
+    text = "[bold red]not markup[/] [link=x]y[/link] \\"
+    out = render(view.answer_panel(classification(text=text)), width=120)
+    assert f"“{text}”" in out
+
+
+def test_reply_with_brackets_is_shown_literally():
+    out = render(view.answer_panel(classification(reply="Try [bold]this[/bold]")))
+    assert "Try [bold]this[/bold]" in out
+
+
+def test_long_replies_wrap_inside_the_panel():
+    words = [f"word{number}" for number in range(60)]
+    out = render(view.answer_panel(classification(reply=" ".join(words))), width=50)
+    assert all(len(line) <= 50 for line in out.splitlines())
+    assert sum("word" in line for line in out.splitlines()) > 5
+    assert all(word in out for word in words)
+
+
+def test_help_lists_every_command_given_and_the_keys():
+    out = render(view.help_table([("/help", "list these commands"), ("/top", "toggle")]))
+    assert "/help" in out and "list these commands" in out
+    assert "/top" in out and "toggle" in out
+    assert "Ctrl-D" in out
+
+
+def test_banner_names_the_source_and_how_to_get_help():
+    out = render(view.banner("server http://127.0.0.1:3000/"))
+    assert "server http://127.0.0.1:3000/" in out and "/help" in out and "Ctrl-D" in out
+
+
+def test_notices_use_the_shared_theme_styles():
+    assert view.warning("careful").style == "warning"
+    assert view.error("broken").style == "error"
+    assert view.notice("fyi").style == "muted"
+    console = view.make_console(file=io.StringIO())
+    for name in ("warning", "error", "muted", "chat.intent", "chat.oos", "chat.prompt"):
+        console.get_style(name)  # raises MissingStyle for a name no theme defines
