@@ -43,23 +43,17 @@ class IntentTokenizer:
             raise ValueError(
                 f"tokenizer.normalization={normalization!r} is not one of {NORMALIZATIONS} or null"
             )
-        special = [PAD, UNK, BOS]
-        if kind == "word":
-            tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
-            trainer = trainers.WordLevelTrainer(
-                vocab_size=vocab_size,
-                min_frequency=min_frequency,
-                special_tokens=special,
-                show_progress=False,
-            )
-        else:
-            tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
-            trainer = trainers.WordPieceTrainer(
-                vocab_size=vocab_size,
-                min_frequency=min_frequency,
-                special_tokens=special,
-                show_progress=False,
-            )
+        model, trainer_class = {
+            "word": (models.WordLevel, trainers.WordLevelTrainer),
+            "wordpiece": (models.WordPiece, trainers.WordPieceTrainer),
+        }[kind]
+        tokenizer = Tokenizer(model(unk_token=UNK))
+        trainer = trainer_class(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=[PAD, UNK, BOS],
+            show_progress=False,
+        )
         steps = [] if normalization is None else [getattr(normalizers, normalization.upper())()]
         if lowercase:
             steps.append(normalizers.Lowercase())
