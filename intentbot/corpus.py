@@ -7,6 +7,7 @@ later (a conflicting duplicate, a label too rare to split) can name the file and
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections.abc import Iterable
@@ -90,26 +91,40 @@ def _pick_column(
 def _read_table(
     path: Path, delimiter: str, text_column: str | None, label_column: str | None
 ) -> list[Example]:
-    rows = csv.reader(_read_text(path).splitlines(), delimiter=delimiter)
-    header = next(rows, None)
-    if not header:
-        raise DataError(f"{path}:1: empty file; expected a header such as 'text{delimiter}intent'")
-    text_at = _pick_column(header, text_column, TEXT_COLUMNS, "text", f"{path}:1")
-    label_at = _pick_column(header, label_column, LABEL_COLUMNS, "label", f"{path}:1")
-    examples = []
-    for line, row in enumerate(rows, start=2):
+    # newline="" lets the csv module keep line breaks inside quoted cells (and U+2028 & co.
+    # inside an utterance are text, not row ends)
+    rows = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter)
+    examples, header = [], None
+    while True:
+        line = rows.line_num + 1  # where the next row starts
+        try:
+            row = next(rows, None)
+        except csv.Error as error:  # an over-long field, a NUL byte, a broken quote
+            raise DataError(f"{path}:{line}: unreadable row ({error})") from None
+        if row is None:
+            break
+        if header is None:
+            header = row
+            if not header:
+                break
+            text_at = _pick_column(header, text_column, TEXT_COLUMNS, "text", f"{path}:1")
+            label_at = _pick_column(header, label_column, LABEL_COLUMNS, "label", f"{path}:1")
+            continue
         if not any(cell.strip() for cell in row):
             continue
         where = f"{path}:{line}"
         if len(row) != len(header):
             raise DataError(f"{where}: {len(row)} fields where the header has {len(header)}")
         examples.append(_make_example(row[text_at], row[label_at], where))
+    if not header:
+        raise DataError(f"{path}:1: empty file; expected a header such as 'text{delimiter}intent'")
     return examples
 
 
 def _read_jsonl(path: Path) -> list[Example]:
     examples = []
-    for line, raw in enumerate(_read_text(path).splitlines(), start=1):
+    # JSON Lines end at "\n" only: U+2028 and friends may sit raw inside a JSON string
+    for line, raw in enumerate(_read_text(path).split("\n"), start=1):
         if not raw.strip():
             continue
         where = f"{path}:{line}"
@@ -119,6 +134,8 @@ def _read_jsonl(path: Path) -> list[Example]:
             raise DataError(
                 f'{where}: not a JSON object ({error.msg}); expected {{"text": ..., "intent": ...}}'
             ) from None
+        except RecursionError:
+            raise DataError(f"{where}: JSON nested too deeply") from None
         if not isinstance(record, dict):
             raise DataError(f'{where}: expected an object {{"text": ..., "intent": ...}}')
         examples.append(_make_example(record.get("text"), record.get("intent"), where))
@@ -136,7 +153,10 @@ def _read_rasa_yaml(path: Path) -> list[Example]:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise DataError(f"{path}:{line}: not valid YAML ({error})") from None
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise DataError(f"{path}:{line}: not valid YAML ({problem})") from None
+    except RecursionError:
+        raise DataError(f"{path}:1: YAML nested too deeply") from None
     nlu = _mapping_value(document, "nlu") if document is not None else None
     if not isinstance(nlu, yaml.SequenceNode):
         raise DataError(f"{path}:1: not Rasa NLU data; expected a top-level 'nlu:' list")

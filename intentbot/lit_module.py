@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import grad_norm
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
@@ -57,6 +58,7 @@ class IntentClassifier(L.LightningModule):
             on_epoch=True,
             on_step=False,
             batch_size=len(targets),
+            sync_dist=True,  # the mean over every process's batches under DDP
         )
         self.log_dict(
             metrics,
@@ -74,6 +76,12 @@ class IntentClassifier(L.LightningModule):
 
     def test_step(self, batch: Batch, batch_index: int) -> None:
         self._step(batch, "test")
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # before clipping: the raw norm shows vanishing or exploding gradients (rnn vs gru/lstm)
+        norms = grad_norm(self.net, norm_type=2)
+        if norms:
+            self.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
 
     def configure_optimizers(self) -> dict:
         optimiser = torch.optim.AdamW(

@@ -39,6 +39,7 @@ class Predictor:
         threshold: float | None = None,
         ambiguity_threshold: float | None = None,
         batch_size: int = 256,
+        sort_by_length: bool = True,
     ) -> None:
         overrides = {"threshold": threshold, "ambiguity_threshold": ambiguity_threshold}
         self.decision = replace(
@@ -48,6 +49,9 @@ class Predictor:
         self.tokenizer = bundle.tokenizer
         self.labels = bundle.labels
         self.batch_size = batch_size
+        # Texts of similar length share a chunk, so a chunk pads little: same decisions on all
+        # 5,500 CLINC150 test utterances, faster in batches (see BENCHMARKS.md).
+        self.sort_by_length = sort_by_length
 
     @property
     def oos_label(self) -> str:
@@ -55,14 +59,23 @@ class Predictor:
 
     @torch.inference_mode()
     def logits(self, texts: Sequence[str]) -> torch.Tensor:
-        """(N, C) raw logits, computed in batches of `batch_size`."""
+        """(N, C) raw logits in the order of `texts`, computed in chunks of `batch_size`."""
         if not texts:
             return torch.empty(0, len(self.labels))
+        order = list(range(len(texts)))
+        if self.sort_by_length:
+            order.sort(key=lambda index: len(texts[index]))
         chunks = []
         for start in range(0, len(texts), self.batch_size):
-            ids, lengths = self.tokenizer.encode(texts[start : start + self.batch_size])
+            chunk = [texts[index] for index in order[start : start + self.batch_size]]
+            ids, lengths = self.tokenizer.encode(chunk)
             chunks.append(self.net(ids, lengths))
-        return torch.cat(chunks)
+        logits = torch.cat(chunks)  # (N, C) in `order`
+        if not self.sort_by_length:
+            return logits
+        restored = torch.empty_like(logits)
+        restored[torch.tensor(order)] = logits
+        return restored
 
     def predict(self, texts: Sequence[str], top_k: int = 5) -> list[Prediction]:
         probs = self.decision.probabilities(self.logits(texts))  # (N, C)

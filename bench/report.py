@@ -1,0 +1,58 @@
+"""Rich tables and bench/results/<name>.json, with the machine they were measured on."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import psutil
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from bench.fixtures import RESULTS
+
+
+def machine() -> dict:
+    """Where the figures came from, including how busy the CPU was at the start."""
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def table(title: str, columns: list[str], rows: list[list[object]]) -> Table:
+    view = Table(title=title, title_justify="left")
+    for index, column in enumerate(columns):
+        view.add_column(column, justify="left" if index == 0 else "right")
+    for row in rows:
+        view.add_row(*(cell if isinstance(cell, str) else _format(cell) for cell in row))
+    return view
+
+
+def _format(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
+    return str(value)
+
+
+def write(name: str, record: dict, console: Console, output: Path | None = None) -> Path:
+    path = output or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    load_end = round(os.getloadavg()[0], 2)
+    record = {"benchmark": name, **record}
+    record.setdefault("machine", machine())["load_average_1m_end"] = load_end
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    console.print(f"wrote {path}")
+    return path

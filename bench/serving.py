@@ -1,0 +1,361 @@
+"""HTTP serving speed: an asyncio load generator against a real `bentoml serve` of intentbot and,
+in the same run, a bare BentoML service answering a constant (`bench/bare_service.py`).
+
+    python -m bench.serving [--model TAG] [--bentoml-home DIR] [--seconds 20]
+
+Each level keeps N requests in flight (httpx.AsyncClient, 127.0.0.1 only) for `--seconds`
+(and at most `--max-requests`), each a POST /classify with a real CLINC150 test utterance.
+The load generator runs on the same 2 cores as the server: it takes CPU from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+from rich.console import Console
+
+from bench import fixtures, report
+from bench.memory import RssSampler
+
+TARGETS = {"throughput_share_c32": 0.8, "p50_c1_extra_ms": 1.0, "p99_c32_ratio": 1.5}
+
+
+@dataclass(frozen=True)
+class Server:
+    """One `bentoml serve` set-up: which service, with which environment."""
+
+    name: str
+    target: str | None  # None: the repository's bentofile.yaml (intentbot)
+    service: str  # its BentoML name, for `services.<name>.workers`
+    workers: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    levels: str = "main"  # "main": every concurrency; "variant": --variant-concurrency
+
+
+SERVERS = [
+    Server("bare", "bench.bare_service:Bare", "bare"),
+    Server("intentbot", None, "intentbot"),
+    Server(
+        "intentbot no-batching",
+        None,
+        "intentbot",
+        env={"INTENTBOT_MAX_BATCH_SIZE": "1"},
+        levels="variant",
+    ),
+    Server("intentbot 1-thread", None, "intentbot", env={"OMP_NUM_THREADS": "1"}, levels="variant"),
+    Server("bare 2-workers", "bench.bare_service:Bare", "bare", workers=2, levels="variant"),
+    Server("intentbot 2-workers", None, "intentbot", workers=2, levels="variant"),
+]
+
+
+@dataclass
+class Level:
+    server: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    error_kinds: dict[str, int]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(server: Server, env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
+    """`bentoml serve` on 127.0.0.1 at a free port; yields (url, pid) once /readyz answers,
+    then stops the process tree it started (SIGTERM, SIGKILL after 15 s)."""
+    port = free_port()
+    command = [sys.executable, "-m", "bentoml", "serve"]
+    command += [server.target] if server.target else []
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    full_env = {
+        **os.environ,
+        "BENTOML_DO_NOT_TRACK": "True",
+        "BENTOML_CONFIG_OPTIONS": f"services.{server.service}.workers={server.workers}",
+        **env,
+        **server.env,
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=fixtures.REPO, env=full_env, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"error: {server.name}: bentoml serve exited; see {log}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"error: {server.name}: not ready after 180 s; see {log}")
+            time.sleep(0.25)
+        yield url, process.pid
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            tree = [psutil.Process(process.pid)]
+            tree += tree[0].children(recursive=True)
+            process.terminate()
+            _, alive = psutil.wait_procs(tree, timeout=15)
+            for survivor in alive:
+                survivor.kill()
+        process.wait()
+
+
+async def load(
+    url: str, texts: list[str], concurrency: int, seconds: float, max_requests: int
+) -> tuple[list[float], dict[str, int], float]:
+    """Keep `concurrency` POST /classify in flight for `seconds` (or `max_requests`); returns
+    the latencies of the 200s, the errors by kind and the elapsed seconds."""
+    utterances = itertools.cycle(texts)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    sent = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
+        async def one(text: str) -> None:
+            started = time.perf_counter()
+            try:
+                answer = await client.post("/classify", json={"text": text})
+            except httpx.HTTPError as error:
+                kind = type(error).__name__
+            else:
+                if answer.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+                    return
+                kind = f"HTTP {answer.status_code}"
+            errors[kind] = errors.get(kind, 0) + 1
+
+        # warm-up: open the connections, let the server settle (not counted)
+        await asyncio.gather(*(one(next(utterances)) for _ in range(concurrency)))
+        latencies.clear()
+        errors.clear()
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def user() -> None:
+            nonlocal sent
+            while time.perf_counter() < deadline and sent < max_requests:
+                sent += 1
+                await one(next(utterances))
+
+        await asyncio.gather(*(user() for _ in range(concurrency)))
+        return latencies, errors, time.perf_counter() - started
+
+
+def measure(server: str, url: str, texts: list[str], concurrency: int, args) -> Level:
+    latencies, errors, elapsed = asyncio.run(
+        load(url, texts, concurrency, args.seconds, args.max_requests)
+    )
+    ordered = sorted(latencies)
+
+    def percentile(share: float) -> float:
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1e3 if ordered else 0.0
+
+    count = len(latencies) + sum(errors.values())
+    return Level(
+        server,
+        concurrency,
+        count,
+        sum(errors.values()),
+        elapsed,
+        len(latencies) / elapsed,
+        statistics.median(ordered) * 1e3 if ordered else 0.0,
+        percentile(0.99),
+        errors,
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model",
+        help="model tag (default: intentbot:latest in the store, "
+        "trained first with experiment=clinc150 when there is none)",
+    )
+    parser.add_argument(
+        "--bentoml-home",
+        default=str(fixtures.DEFAULT_HOME),
+        help="BentoML store to use (default: %(default)s)",
+    )
+    parser.add_argument("--data", default=str(fixtures.DEFAULT_DATA), help="CLINC150 JSON")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per level (default 20)")
+    parser.add_argument("--max-requests", type=int, default=100_000, help="per level, at most")
+    parser.add_argument(
+        "--concurrency",
+        default="1,8,32,64",
+        help="levels for bare and intentbot (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--variant-concurrency",
+        default="1,32",
+        help="levels for the batching/worker/thread variants (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--servers",
+        default=",".join(server.name for server in SERVERS),
+        help="which set-ups, comma-separated (default: all)",
+    )
+    parser.add_argument("--output", type=Path, help="JSON path (default bench/results/)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    console = Console(width=max(140, Console().width))
+    fixtures.use_store(args.bentoml_home)
+    machine = report.machine()
+    tag = fixtures.ensure_model(args.model, args.data, Path(args.bentoml_home) / "runs" / "bench")
+    texts = fixtures.texts(fixtures.load_splits(args.data).test)
+    chosen = [name.strip() for name in args.servers.split(",")]
+    unknown = set(chosen) - {server.name for server in SERVERS}
+    if unknown:
+        raise SystemExit(
+            f"error: unknown --servers {sorted(unknown)}; "
+            f"choose from {[server.name for server in SERVERS]}"
+        )
+    env = {"INTENTBOT_MODEL": tag}
+    levels: list[Level] = []
+    memory: dict[str, dict] = {}
+    logs = Path(tempfile.mkdtemp(prefix="intentbot-bench-serving-"))
+    for server in [server for server in SERVERS if server.name in chosen]:
+        spec = args.concurrency if server.levels == "main" else args.variant_concurrency
+        concurrencies = [int(level) for level in spec.split(",") if level.strip()]
+        log = logs / f"{server.name.replace(' ', '_').replace(',', '')}.log"
+        with console.status(f"{server.name}: starting"), serve(server, env, log) as (url, pid):
+            with RssSampler(pid) as sampler:
+                for concurrency in concurrencies:
+                    levels.append(measure(server.name, url, texts, concurrency, args))
+                    level = levels[-1]
+                    console.print(
+                        f"{server.name:>26} c={concurrency:<3} "
+                        f"{level.requests_per_s:8.0f} req/s  p50 {level.p50_ms:7.2f} ms"
+                        f"  p99 {level.p99_ms:7.2f} ms  errors {level.errors}"
+                    )
+            memory[server.name] = {
+                "workers": server.workers,
+                "peak_worker_rss_mib": round(sampler.peak_worker_mib, 1),
+                "peak_tree_rss_mib": round(sampler.peak_total_mib, 1),
+            }
+
+    rows = [
+        [
+            level.server,
+            level.concurrency,
+            level.requests,
+            level.errors,
+            level.requests_per_s,
+            level.p50_ms,
+            level.p99_ms,
+            memory[level.server]["peak_worker_rss_mib"],
+        ]
+        for level in levels
+    ]
+    console.print(
+        report.table(
+            f"POST /classify, {args.seconds:.0f} s per level ({tag}; 2-core shared CPU, the load "
+            "generator on the same cores)",
+            [
+                "server",
+                "concurrency",
+                "requests",
+                "errors",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "peak worker RSS MiB",
+            ],
+            rows,
+        )
+    )
+    targets = evaluate_targets(levels)
+    console.print(
+        report.table(
+            "Targets (issue 6, part 2)",
+            ["target", "goal", "measured", "pass"],
+            [[t["target"], t["goal"], t["measured"], t["pass"]] for t in targets],
+        )
+    )
+    report.write(
+        "serving",
+        {
+            "model": tag,
+            "machine": machine,
+            "args": {key: str(value) for key, value in vars(args).items()},
+            "levels": [vars(level) for level in levels],
+            "memory": memory,
+            "targets": targets,
+            "logs": str(logs),
+        },
+        console,
+        args.output,
+    )
+
+
+def evaluate_targets(levels: list[Level]) -> list[dict]:
+    found = {(level.server, level.concurrency): level for level in levels}
+    targets = []
+    ours, bare = found.get(("intentbot", 32)), found.get(("bare", 32))
+    if ours and bare:
+        share = ours.requests_per_s / bare.requests_per_s
+        targets.append(
+            _target(
+                "req/s at c=32, share of bare",
+                ">= 0.80",
+                share,
+                share >= TARGETS["throughput_share_c32"],
+            )
+        )
+        ratio = ours.p99_ms / bare.p99_ms
+        targets.append(
+            _target("p99 at c=32 / bare's", "<= 1.5x", ratio, ratio <= TARGETS["p99_c32_ratio"])
+        )
+    ours, bare = found.get(("intentbot", 1)), found.get(("bare", 1))
+    if ours and bare:
+        extra = ours.p50_ms - bare.p50_ms
+        targets.append(
+            _target(
+                "p50 at c=1 minus bare's (ms)", "<= 1.0", extra, extra <= TARGETS["p50_c1_extra_ms"]
+            )
+        )
+    errors = sum(level.errors for level in levels if level.server == "intentbot")
+    targets.append(_target("errors (intentbot, all levels)", "0", errors, errors == 0))
+    return targets
+
+
+def _target(name: str, goal: str, measured: float, passed: bool) -> dict:
+    return {
+        "target": name,
+        "goal": goal,
+        "measured": round(measured, 3),
+        "pass": "pass" if passed else "MISS",
+    }
+
+
+if __name__ == "__main__":
+    main()

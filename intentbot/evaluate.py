@@ -1,0 +1,105 @@
+"""`python -m intentbot.evaluate [overrides]`: a stored model on labelled data -> tables,
+report.json, errors.jsonl and three pictures. `evaluate(cfg, run_dir)` is the pipeline; `main`
+only adds Hydra and clean errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.markup import escape
+
+from intentbot.artifact import load_bundle
+from intentbot.console import make_console
+from intentbot.corpus import DataError, Example, deduplicate, read_examples
+from intentbot.errors import user_error
+from intentbot.evaluation import answer, errors, summarise
+from intentbot.evaluation_diff import compare
+from intentbot.evaluation_plots import (
+    plot_confidence_histogram,
+    plot_confusions,
+    plot_reliability,
+)
+from intentbot.evaluation_view import comparison_tables, per_intent_table, summary_table
+from intentbot.predictor import Predictor
+
+
+def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> dict:
+    """Score `cfg.model` (and `cfg.compare`) on the test split of `cfg.data`; returns what
+    report.json holds."""
+    console = console or make_console()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    bundle = load_bundle(cfg.model)
+    if cfg.seed is None:  # carve val/test exactly as the model's training run did
+        cfg.seed = bundle.config.get("seed", 0)
+    examples = held_out_examples(cfg.data)
+    _log(console, "data", f"{len(examples)} labelled utterances (test split)")
+    predictor = Predictor(bundle, threshold=cfg.threshold)
+    with console.status(f"{bundle.tag}: predicting"):
+        answers = answer(predictor, examples, bundle.tag)
+    report = summarise(answers, bundle.tag, cfg.top_confusions)
+    report["decision"] = predictor.decision.to_dict()
+    report["data"] = OmegaConf.to_container(cfg.data, resolve=True)
+
+    console.print(summary_table(report))
+    console.print(per_intent_table(report["per_intent"], cfg.table_rows))
+    if cfg.compare:
+        other = load_bundle(cfg.compare)
+        with console.status(f"{other.tag}: predicting"):
+            other_answers = answer(Predictor(other, threshold=cfg.threshold), examples, other.tag)
+        report["compare"] = {"model": other.tag, **compare(answers, other_answers)}
+        for table in comparison_tables(report["compare"], bundle.tag, other.tag, cfg.compare_rows):
+            console.print(table)
+
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+    with (run_dir / "errors.jsonl").open("w") as handle:
+        for record in errors(answers):
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    plot_confusions(answers, run_dir / "confusion_matrix.png", cfg.top_confusions)
+    plot_reliability(report["reliability"], report["overall"]["ece"], run_dir / "reliability.png")
+    plot_confidence_histogram(
+        answers, predictor.decision.threshold, run_dir / "confidence_histogram.png"
+    )
+    _log(console, "run directory", str(run_dir), path=True)
+    return report
+
+
+def held_out_examples(data: DictConfig) -> list[Example]:
+    """The test split of a data config. With `data=files`, `data.test=PATH` alone is enough:
+    evaluation reads just that file and needs no training data."""
+    if OmegaConf.is_missing(data, "train"):  # `"train" in data` is False for a missing value
+        if not data.get("test"):
+            raise DataError(
+                "data=files needs data.test=PATH to evaluate on (or data.train=PATH to carve "
+                "the test split out of it, as training did)"
+            )
+        return deduplicate(
+            read_examples(data.test, data.get("text_column"), data.get("label_column"))
+        )
+    return instantiate(data).test
+
+
+def _log(console: Console, step: str, message: str, path: bool = False) -> None:
+    style = "path" if path else "default"
+    console.print(f"[step]{step:>16}[/]  [{style}]{escape(message)}[/]")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except Exception as error:
+        message = user_error(error)
+        if message is None:
+            raise
+        make_console().print(f"[error]error:[/] {escape(message)}", soft_wrap=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

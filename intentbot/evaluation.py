@@ -1,0 +1,213 @@
+"""One model's final decisions on labelled utterances, and the figures a report gives about them:
+overall scores, per-intent scores, the most-confused pairs, calibration bins and the errors.
+
+Everything goes through `Predictor` and `scoring`, so a report agrees with metrics.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from intentbot.corpus import DataError, Example
+from intentbot.labels import LabelSet
+from intentbot.predictor import Predictor
+from intentbot.scoring import ECE_BINS, final_predictions, per_class_scores, score
+
+
+@dataclass(frozen=True)
+class Answers:
+    """A model's answers to labelled examples: `probs` (N, C), the rest (N,).
+
+    `predicted` is the final class index after the out-of-scope decision; index C stands for
+    'rejected' when the labels have no out-of-scope class.
+    """
+
+    examples: Sequence[Example]
+    labels: LabelSet
+    probs: torch.Tensor
+    flagged: torch.Tensor
+    predicted: torch.Tensor
+    targets: torch.Tensor
+
+    @property
+    def confidence(self) -> torch.Tensor:
+        """(N,) the model's top-1 probability, as `Prediction.confidence` reports it."""
+        return self.probs.max(dim=-1).values
+
+    @property
+    def correct(self) -> torch.Tensor:
+        return self.predicted == self.targets
+
+    @property
+    def num_classes(self) -> int:
+        """Classes a prediction can take: the labels, plus 'rejected' without an oos label."""
+        return len(self.labels) + (self.labels.oos_index is None)
+
+    def name(self, index: int) -> str:
+        return self.labels.names[index] if index < len(self.labels) else self.labels.oos_label
+
+    def index(self, name: str) -> int:
+        """Inverse of `name`: the oos label maps to 'rejected' when the labels lack it."""
+        return self.labels.index(name) if name in self.labels.names else len(self.labels)
+
+
+def answer(predictor: Predictor, examples: Sequence[Example], model: str = "the model") -> Answers:
+    """Run the one inference path over `examples`; an intent the model lacks is a DataError."""
+    labels = predictor.labels
+    known = set(labels.names)
+    for example in examples:
+        if example.intent not in known:
+            shown = ", ".join(labels.names[:8]) + (", ..." if len(labels) > 8 else "")
+            raise DataError(
+                f"{example.source}: intent {example.intent!r} is not one of the {len(labels)} "
+                f"intents of {model} ({shown}); evaluate on data labelled like its training data"
+            )
+    probs = predictor.decision.probabilities(predictor.logits([ex.text for ex in examples]))
+    flagged = predictor.decision.out_of_scope(probs, labels.oos_index)
+    return Answers(
+        examples=examples,
+        labels=labels,
+        probs=probs,
+        flagged=flagged,
+        predicted=final_predictions(probs, flagged, labels.oos_index),
+        targets=torch.tensor(labels.indices(example.intent for example in examples)),
+    )
+
+
+def overall(answers: Answers) -> dict[str, float]:
+    """The figures of metrics.json: accuracy, macro_f1, ece and, with oos data, the oos ones."""
+    return score(answers.probs, answers.flagged, answers.targets, answers.labels.oos_index)
+
+
+def confusion_counts(answers: Answers) -> torch.Tensor:
+    """(K, K) counts, rows true and columns predicted, K = `answers.num_classes`."""
+    classes = answers.num_classes
+    pairs = answers.targets * classes + answers.predicted
+    return torch.bincount(pairs, minlength=classes * classes).view(classes, classes)
+
+
+def per_intent(answers: Answers) -> list[dict]:
+    """Precision, recall, F1, support and the most frequent wrong answer of every intent in
+    the data, worst F1 first (ties: the larger support first)."""
+    scores = per_class_scores(answers.predicted, answers.targets, answers.num_classes)
+    counts = confusion_counts(answers).fill_diagonal_(0)  # (K, K) errors only
+    rows = []
+    for index in torch.nonzero(scores["support"] > 0).flatten().tolist():
+        worst = int(counts[index].argmax())
+        rows.append(
+            {
+                "intent": answers.name(index),
+                "precision": float(scores["precision"][index]),
+                "recall": float(scores["recall"][index]),
+                "f1": float(scores["f1"][index]),
+                "support": int(scores["support"][index]),
+                "top_confusion": answers.name(worst) if counts[index, worst] > 0 else None,
+                "top_confusion_count": int(counts[index, worst]),
+            }
+        )
+    return sorted(rows, key=lambda row: (row["f1"], -row["support"], row["intent"]))
+
+
+def confused_pairs(
+    answers: Answers, limit: int | None = None, between_intents: bool = False
+) -> list[dict]:
+    """(true, predicted) pairs that differ, most frequent first; `between_intents` leaves out
+    pairs with the out-of-scope label (on CLINC150 those crowd out every other pair)."""
+    counts = confusion_counts(answers).fill_diagonal_(0)
+    oos = answers.index(answers.labels.oos_label)
+    if between_intents and oos < answers.num_classes:
+        counts[oos, :] = counts[:, oos] = 0
+    flat = counts.flatten()
+    order = torch.argsort(flat, descending=True, stable=True)
+    pairs = []
+    for position in order.tolist():
+        count = int(flat[position])
+        if count == 0 or (limit is not None and len(pairs) == limit):
+            break
+        true, predicted = divmod(position, answers.num_classes)
+        pairs.append(
+            {"true": answers.name(true), "predicted": answers.name(predicted), "count": count}
+        )
+    return pairs
+
+
+def out_of_scope_errors(answers: Answers) -> dict[str, int]:
+    """Out-of-scope utterances answered with an intent, and in-scope ones rejected."""
+    oos = answers.labels.oos_label
+    wrong = [
+        (example.intent == oos, answers.name(predicted) == oos)
+        for example, predicted in zip(answers.examples, answers.predicted.tolist(), strict=True)
+        if answers.name(predicted) != example.intent
+    ]
+    return {
+        "oos_taken_as_intent": sum(true_oos for true_oos, _ in wrong),
+        "intent_rejected_as_oos": sum(said_oos for _, said_oos in wrong),
+    }
+
+
+def reliability_bins(answers: Answers, bins: int = ECE_BINS) -> list[dict]:
+    """Top-1 confidence against accuracy on in-scope utterances, binned as scoring's ECE is
+    (torchmetrics: equal-width bins, [lower, upper), 1.0 in the last one)."""
+    in_scope = _in_scope(answers)
+    confidence, top = answers.probs[in_scope].max(dim=-1)
+    hits = (top == answers.targets[in_scope]).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    index = (torch.bucketize(confidence, edges, right=True) - 1).clamp(0, bins - 1)
+    rows = []
+    for number in range(bins):
+        members = index == number
+        count = int(members.sum())
+        rows.append(
+            {
+                "lower": float(edges[number]),
+                "upper": float(edges[number + 1]),
+                "count": count,
+                "confidence": float(confidence[members].mean()) if count else None,
+                "accuracy": float(hits[members].mean()) if count else None,
+            }
+        )
+    return rows
+
+
+def errors(answers: Answers) -> list[dict]:
+    """Every utterance the final decision got wrong, in data order."""
+    confidence = answers.confidence.tolist()
+    return [
+        {
+            "text": example.text,
+            "true": example.intent,
+            "predicted": answers.name(predicted),
+            "confidence": round(confidence[row], 4),
+            "out_of_scope": bool(answers.flagged[row]),
+            "source": example.source,
+        }
+        for row, (example, predicted) in enumerate(
+            zip(answers.examples, answers.predicted.tolist(), strict=True)
+        )
+        if predicted != int(answers.targets[row])
+    ]
+
+
+def summarise(answers: Answers, model: str, top_confusions: int = 20) -> dict:
+    """What report.json holds (the errors themselves go to errors.jsonl)."""
+    return {
+        "model": model,
+        "examples": len(answers.examples),
+        "overall": overall(answers),
+        "errors": int((~answers.correct).sum()),
+        "per_intent": per_intent(answers),
+        "confusions": confused_pairs(answers, top_confusions),
+        "confusions_between_intents": confused_pairs(answers, top_confusions, True),
+        "out_of_scope_errors": out_of_scope_errors(answers),
+        "reliability": reliability_bins(answers),
+    }
+
+
+def _in_scope(answers: Answers) -> torch.Tensor:
+    oos_index = answers.labels.oos_index
+    if oos_index is None:
+        return torch.ones_like(answers.targets, dtype=torch.bool)
+    return answers.targets != oos_index

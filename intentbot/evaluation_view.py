@@ -1,0 +1,121 @@
+"""Rich tables for an evaluation report and a comparison of two models."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.table import Table
+
+SUMMARY = (
+    ("accuracy", "accuracy"),
+    ("macro_f1", "macro-F1"),
+    ("in_scope_accuracy", "in-scope accuracy"),
+    ("oos_recall", "out-of-scope recall"),
+    ("oos_precision", "out-of-scope precision"),
+    ("ece", "ECE (lower is better)"),
+)
+
+
+def summary_table(report: dict) -> Table:
+    """The overall figures of one model."""
+    title = f"{escape(report['model'])} on {report['examples']} utterances"
+    table = Table(title=title, min_width=len(title) + 4)  # a title never wraps
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, name in SUMMARY:
+        if key in report["overall"]:
+            table.add_row(name, f"[figure]{report['overall'][key]:.4f}[/]")
+    table.add_row("errors", str(report["errors"]))
+    return table
+
+
+def per_intent_table(rows: list[dict], limit: int | None = None) -> Table:
+    """Precision, recall, F1 and support per intent, worst first, with its top confusion."""
+    shown = rows if limit is None else rows[:limit]
+    title = "per intent, worst F1 first"
+    if len(shown) < len(rows):
+        title += f" ({len(shown)} of {len(rows)}; all in report.json)"
+    table = Table(title=title)
+    table.add_column("intent", overflow="fold")
+    for name in ("precision", "recall", "F1", "support"):
+        table.add_column(name, justify="right")
+    table.add_column("most often taken for", overflow="fold")
+    for row in shown:
+        confusion = (
+            f"{escape(row['top_confusion'])} ({row['top_confusion_count']})"
+            if row["top_confusion"]
+            else ""
+        )
+        table.add_row(
+            escape(row["intent"]),
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"[{_style(row['f1'])}]{row['f1']:.3f}[/]",
+            str(row["support"]),
+            confusion,
+        )
+    return table
+
+
+def comparison_tables(diff: dict, model_a: str, model_b: str, limit: int = 25) -> list[Table]:
+    """Overall deltas, the intents whose F1 moved, and the utterances answered differently."""
+    a, b = escape(model_a), escape(model_b)
+    title = f"a = {a}, b = {b}"
+    overall = Table(title=title, min_width=len(title) + 4)
+    for column in ("figure", "a", "b", "b - a"):
+        overall.add_column(column, justify="left" if column == "figure" else "right")
+    for key, name in SUMMARY:
+        if key in diff["overall"]:
+            row = diff["overall"][key]
+            better = row["delta"] < 0 if key == "ece" else row["delta"] > 0
+            overall.add_row(
+                name, f"{row['a']:.4f}", f"{row['b']:.4f}", _delta(row["delta"], better)
+            )
+
+    moved = [row for row in diff["per_intent"] if abs(row["f1_delta"]) > 1e-9]
+    title = f"F1 per intent, b - a ({len(moved)} intents changed; largest drop first)"
+    intents = Table(title=title, min_width=len(title) + 4)
+    for column in ("intent", "F1 a", "F1 b", "b - a", "support"):
+        intents.add_column(column, justify="left" if column == "intent" else "right")
+    for row in moved[:limit]:
+        intents.add_row(
+            escape(row["intent"]),
+            f"{row['f1_a']:.3f}",
+            f"{row['f1_b']:.3f}",
+            _delta(row["f1_delta"], row["f1_delta"] > 0),
+            str(row["support"]),
+        )
+
+    changed = diff["changed"]
+    kinds = {kind: [row for row in changed if row["change"] == kind] for kind in CHANGES}
+    shown = [row for rows in kinds.values() for row in rows[:limit]]  # up to `limit` of each
+    texts = Table(
+        title=f"{len(changed)} utterances answered differently: {len(kinds['fixed'])} fixed by "
+        f"b, {len(kinds['broken'])} broken by b, {len(kinds['changed'])} wrong either way"
+        + (f" ({limit} of each shown; all in report.json)" if len(shown) < len(changed) else "")
+    )
+    texts.add_column("text", overflow="fold", ratio=3)
+    for column in ("true", "a", "b", "change"):
+        texts.add_column(column, overflow="fold", ratio=1)
+    for row in shown:
+        style = {"fixed": "figure", "broken": "error"}.get(row["change"], "muted")
+        texts.add_row(
+            escape(row["text"]),
+            escape(row["true"]),
+            escape(row["a"]),
+            escape(row["b"]),
+            f"[{style}]{row['change']}[/]",
+        )
+    return [overall, intents, texts]
+
+
+CHANGES = ("broken", "fixed", "changed")
+
+
+def _style(f1: float) -> str:
+    return "error" if f1 < 0.7 else "warning" if f1 < 0.9 else "figure"
+
+
+def _delta(value: float, better: bool) -> str:
+    if abs(value) < 1e-9:
+        return "[muted]0[/]"
+    return f"[{'figure' if better else 'error'}]{value:+.4f}[/]"

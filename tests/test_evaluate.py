@@ -1,0 +1,181 @@
+"""`python -m intentbot.evaluate`: the report agrees with training and with the predictor, the
+files and pictures are written, two models compare, and bad input is one clear line."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+from hydra import compose, initialize_config_dir
+from matplotlib.image import imread
+from omegaconf import DictConfig
+
+from intentbot.artifact import export_bundle, load_bundle
+from intentbot.console import make_console
+from intentbot.errors import user_error
+from intentbot.evaluate import evaluate
+from intentbot.figures import DPI
+from intentbot.predictor import Predictor
+from intentbot.splits import from_bundled
+from tests.conftest import CONF_DIR, REPO
+
+PICTURES = {"confusion_matrix.png": 17, "reliability.png": 7, "confidence_histogram.png": 9}
+
+
+def evaluate_config(*overrides: str) -> DictConfig:
+    """The config as `python -m intentbot.evaluate OVERRIDES` would see it."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("evaluate", overrides=list(overrides))
+
+
+def run_evaluation(*overrides: str, run_dir) -> tuple[dict, str]:
+    output = io.StringIO()
+    report = evaluate(evaluate_config(*overrides), run_dir, make_console(file=output, width=200))
+    return report, output.getvalue()
+
+
+@pytest.fixture(scope="module")
+def evaluated(trained_model, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("evaluate")
+    report, printed = run_evaluation(f"model={trained_model.tag}", run_dir=run_dir)
+    return run_dir, report, printed
+
+
+def test_report_agrees_with_the_training_run(evaluated, trained_model):
+    run_dir, report, _ = evaluated
+    assert report["model"] == trained_model.tag
+    # same data config and the model's own seed: the very test split training scored
+    assert report["overall"] == pytest.approx(trained_model.metrics["test"])
+    assert json.loads((run_dir / "report.json").read_text()) == report
+
+
+def test_per_intent_rows_cover_the_test_split_worst_first(evaluated):
+    _, report, printed = evaluated
+    rows = report["per_intent"]
+    assert {row["intent"]: row["support"] for row in rows} == Counter(
+        example.intent for example in from_bundled().test
+    )
+    assert [row["f1"] for row in rows] == sorted(row["f1"] for row in rows)
+    assert "worst F1 first" in printed and "in-scope accuracy" in printed
+    assert printed.index(rows[0]["intent"]) < printed.index(rows[-1]["intent"])
+
+
+def test_errors_jsonl_holds_each_wrong_answer_as_the_predictor_gives_it(evaluated, trained_model):
+    run_dir, report, _ = evaluated
+    records = [json.loads(line) for line in (run_dir / "errors.jsonl").read_text().splitlines()]
+    assert len(records) == report["errors"] > 0
+    predictions = Predictor(load_bundle(trained_model.tag)).predict([r["text"] for r in records])
+    for record, prediction in zip(records, predictions, strict=True):
+        assert prediction.intent == record["predicted"] != record["true"]
+        assert prediction.confidence == pytest.approx(record["confidence"], abs=1e-4)
+
+
+def test_reliability_bins_reproduce_the_ece(evaluated):
+    _, report, _ = evaluated
+    bins = [row for row in report["reliability"] if row["count"]]
+    total = sum(row["count"] for row in bins)
+    ece = sum(row["count"] / total * abs(row["accuracy"] - row["confidence"]) for row in bins)
+    assert ece == pytest.approx(report["overall"]["ece"], abs=1e-4)
+
+
+def test_pictures_are_written(evaluated):
+    run_dir, _, _ = evaluated
+    for name, width_inches in PICTURES.items():
+        assert imread(run_dir / name).shape[1] == width_inches * DPI, name
+
+
+def test_compare_lists_exactly_the_utterances_answered_differently(trained_model, tmp_path):
+    bundle = load_bundle(trained_model.tag)
+    # the same network with a much stricter threshold: it can only reject more
+    stricter = replace(bundle, decision=replace(bundle.decision, threshold=0.9))
+    other_tag = export_bundle(stricter, "intentbot-stricter")  # keeps intentbot:latest as it is
+    report, printed = run_evaluation(
+        f"model={trained_model.tag}", f"compare={other_tag}", run_dir=tmp_path
+    )
+
+    texts = [example.text for example in from_bundled().test]
+    first = Predictor(bundle).predict(texts)
+    second = Predictor(load_bundle(other_tag)).predict(texts)
+    differing = {
+        text for text, a, b in zip(texts, first, second, strict=True) if a.intent != b.intent
+    }
+    changed = report["compare"]["changed"]
+    assert differing and {row["text"] for row in changed} == differing
+    assert all(row["b"] == "oos" for row in changed)
+    overall = report["compare"]["overall"]
+    assert overall["in_scope_accuracy"]["delta"] <= 0 <= overall["oos_recall"]["delta"]
+    assert overall["accuracy"]["b"] - overall["accuracy"]["a"] == pytest.approx(
+        overall["accuracy"]["delta"]
+    )
+    assert "answered differently" in printed
+    assert json.loads((tmp_path / "report.json").read_text())["compare"]["model"] == other_tag
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "intentbot.evaluate", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", "COLUMNS": "200"},
+    )
+
+
+def write_jsonl(path, pairs):
+    path.write_text("\n".join(json.dumps({"text": t, "intent": i}) for t, i in pairs) + "\n")
+    return path
+
+
+def test_cli_evaluates_a_lone_test_file_without_training_data(trained_model, tmp_path):
+    test_file = write_jsonl(
+        tmp_path / "mine.jsonl",
+        [("What time is it?", "time"), ("tell me a joke", "joke"), ("flip a coin", "flip_coin")],
+    )
+    result = run_cli(
+        f"model={trained_model.tag}",
+        "data=files",
+        f"data.test={test_file}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["examples"] == 3
+    assert "per intent" in result.stdout
+    assert all((tmp_path / "run" / name).exists() for name in PICTURES)
+
+
+def test_unknown_intent_is_one_line_naming_file_and_line_and_exit_2(trained_model, tmp_path):
+    bad = write_jsonl(tmp_path / "bad.jsonl", [("hello", "greeting"), ("hot?", "weather_on_mars")])
+    result = run_cli(
+        f"model={trained_model.tag}",
+        "data=files",
+        f"data.test={bad}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 2
+    last = result.stdout.strip().splitlines()[-1]  # one unwrapped line, after the progress lines
+    assert last.startswith(f"error: {bad}:2: intent 'weather_on_mars' is not one of the")
+    assert result.stdout.count("error:") == 1
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("data=files",), "data=files needs data.test=PATH"),
+        (("model=intentbot:nosuchversion",), "no model 'intentbot:nosuchversion'"),
+        (("data=files", "data.test=/no/such/file.csv"), "/no/such/file.csv: no such file"),
+    ],
+)
+def test_bad_config_is_a_user_error(trained_model, tmp_path, overrides, message):
+    has_model = any(override.startswith("model=") for override in overrides)
+    model = () if has_model else (f"model={trained_model.tag}",)
+    with pytest.raises(Exception) as caught:
+        run_evaluation(*model, *overrides, run_dir=tmp_path)
+    assert message in (user_error(caught.value) or "")

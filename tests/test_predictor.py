@@ -1,0 +1,58 @@
+"""Predictor's length sorting is a speed lever only: it must not change any answer."""
+
+from __future__ import annotations
+
+import torch
+
+from intentbot.artifact import Bundle
+from intentbot.encoder import EncoderConfig
+from intentbot.labels import LabelSet
+from intentbot.model import IntentNet, NetConfig
+from intentbot.oos import OosDecision
+from intentbot.predictor import Predictor
+from intentbot.tokenizer import IntentTokenizer
+
+TEXTS = [
+    "what time is it",
+    "set an alarm for seven tomorrow morning please",
+    "hi",
+    "how do i say thank you in french",
+    "book a table for two at the italian place near the station on friday night",
+    "weather",
+    "",
+    "what is the exchange rate between dollars and euros today",
+    "play some jazz",
+]
+
+
+def make_bundle(kind: str, pooling: str) -> Bundle:
+    """An untrained but deterministic network: agreement must hold for any weights."""
+    torch.manual_seed(0)
+    tokenizer = IntentTokenizer.fit(TEXTS, vocab_size=200)
+    labels = LabelSet.from_intents(["time", "alarm", "greeting", "translate", "oos"])
+    encoder = EncoderConfig(kind=kind, embedding_dim=16, hidden_size=16, pooling=pooling)
+    config = NetConfig(
+        tokenizer.vocab_size, len(labels), tokenizer.pad_id, tokenizer.unk_id, encoder
+    )
+    return Bundle(IntentNet(config).eval(), tokenizer, labels, OosDecision(threshold=0.2))
+
+
+def test_sorting_by_length_gives_the_reference_answers() -> None:
+    texts = TEXTS * 7  # several chunks of 4, in an order that is not sorted
+    for kind, pooling in (("gru", "max"), ("lstm", "attention"), ("rnn", "mean"), ("gru", "last")):
+        bundle = make_bundle(kind, pooling)
+        reference = Predictor(bundle, batch_size=4, sort_by_length=False)
+        sorted_ = Predictor(bundle, batch_size=4, sort_by_length=True)
+        torch.testing.assert_close(sorted_.logits(texts), reference.logits(texts))
+        assert [p.intent for p in sorted_.predict(texts)] == [
+            p.intent for p in reference.predict(texts)
+        ]
+
+
+def test_sorting_keeps_the_order_of_the_texts() -> None:
+    bundle = make_bundle("gru", "max")
+    predictor = Predictor(bundle, batch_size=3)
+    texts = TEXTS[::-1]
+    assert [p.text for p in predictor.predict(texts)] == texts
+    one_by_one = torch.cat([predictor.logits([text]) for text in texts])
+    torch.testing.assert_close(predictor.logits(texts), one_by_one)
