@@ -25,7 +25,7 @@ train: install ## train on the bundled data and save the model to the BentoML st
 	$(PY) -m intentbot.train $(ARGS)
 
 test: install ## run the whole test suite
-	$(PY) -m pytest $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(ARGS)  # one thread a process: tests run servers beside pytest
 
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .

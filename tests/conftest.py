@@ -26,8 +26,8 @@ SMALL_MODEL = (
     "encoder.embedding_dim=64",
     "encoder.hidden_size=64",
     "model.head.hidden_sizes=[64]",
-    "trainer.max_epochs=12",
-    "callbacks.patience=12",
+    "trainer.max_epochs=20",
+    "callbacks.patience=20",
 )
 
 
