@@ -7,7 +7,7 @@ CLINC150 ?= ../shared/data/clinc150/data_full.json
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint format serve chat bench bench-accuracy
+.PHONY: help install train test lint format serve chat bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -37,6 +37,15 @@ format: install ## apply ruff fixes and formatting
 
 serve: install ## serve intentbot:latest (or INTENTBOT_MODEL) on PORT
 	$(VENV)/bin/bentoml serve --port $(PORT)
+
+BENCH_HOME ?= /tmp/intentbot-bench-store
+BENCH_EPOCHS ?= 2
+
+bench: install ## speed benchmarks -> bench/results/*.json and BENCHMARKS.md (~15 min)
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m bench.training --bentoml-home $(BENCH_HOME) --data $(CLINC150) trainer.max_epochs=$(BENCH_EPOCHS)
+	$(PY) -m bench.inference --bentoml-home $(BENCH_HOME) --data $(CLINC150) $(ARGS)
+	$(PY) -m bench.serving --bentoml-home $(BENCH_HOME) --data $(CLINC150)
 
 chat: install ## chat with the running service (ARGS="--local" runs the model in-process)
 	$(PY) -m intentbot.chat $(ARGS)

@@ -213,7 +213,9 @@ def test_client_that_disconnects_mid_body(url: str, client: httpx.Client):
     for _ in range(5):
         with raw_connection(url) as sock:
             sock.sendall(request_head("/classify", 1000) + b'{"text": "wh')
-    assert_still_answers(client)
+    # the server sees each disconnect and frees its slot; on a loaded machine that takes a moment,
+    # but far less than the timeout that would otherwise end the stalled uploads
+    assert_still_answers(client, within=TIMEOUT / 2)
 
 
 def test_client_that_disconnects_before_the_answer(url: str, client: httpx.Client):
