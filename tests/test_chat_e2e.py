@@ -56,12 +56,19 @@ class Terminal:
         return match
 
     def at_prompt(self, timeout: float = 60.0) -> None:
-        """The prompt is shown and readline has the terminal (canonical mode off): keys sent
-        before that can be lost, Ctrl-D in particular."""
+        """The prompt is shown, readline has the terminal (canonical mode off: keys sent before
+        that can be lost, Ctrl-D in particular) and waits for a key. CPython's readline loop
+        only looks at signals when its wait is interrupted, so a Ctrl-C that lands between
+        taking the terminal and starting to wait would be held until the next key."""
         self.expect(re.escape(PROMPT), timeout)
         deadline = time.monotonic() + timeout
-        while termios.tcgetattr(self.child.child_fd)[3] & termios.ICANON:
+        while termios.tcgetattr(self.child.child_fd)[3] & termios.ICANON or not self._waiting():
             self._wait("readline", deadline)
+
+    def _waiting(self) -> bool:
+        """The chat sleeps in select/poll (Linux: the kernel function it sleeps in)."""
+        wchan = Path(f"/proc/{self.child.pid}/wchan").read_text()
+        return "poll" in wchan or "select" in wchan
 
     def _wait(self, what: str, deadline: float) -> None:
         """Read a little more output, failing past the deadline or when the chat has ended."""
