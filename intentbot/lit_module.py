@@ -25,11 +25,13 @@ class IntentClassifier(L.LightningModule):
         weight_decay: float = 0.01,
         label_smoothing: float = 0.1,
         warmup_fraction: float = 0.1,
+        class_weights: list[float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = IntentNet(NetConfig.from_dict(net))
-        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        weights = torch.tensor(class_weights) if class_weights else None
+        self.loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
         classes = self.net.config.num_classes
         metrics = MetricCollection(
             {

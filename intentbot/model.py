@@ -33,6 +33,7 @@ class NetConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     embedding_dropout: float = 0.1
     word_dropout: float = 0.0
+    freeze_embedding: bool = False  # pretrained embeddings keep their values
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +53,7 @@ class IntentNet(nn.Module):
         self.embedding = nn.Embedding(
             config.vocab_size, config.encoder.embedding_dim, padding_idx=config.pad_id
         )
+        self.embedding.weight.requires_grad_(not config.freeze_embedding)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.encoder = RecurrentEncoder(config.encoder)
         layers: list[nn.Module] = []

@@ -60,8 +60,24 @@ class IntentTokenizer:
         tokenizer.normalizer = normalizers.Sequence(steps)
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tokenizer.train_from_iterator(texts, trainer=trainer)
+        return cls._ready(tokenizer, BOS, max_length)
+
+    @classmethod
+    def from_pretrained(
+        cls, tokenizer: Tokenizer, start_token: str, max_length: int = 64
+    ) -> IntentTokenizer:
+        """A pretrained vocabulary as it is (its own normaliser), `start_token` as [BOS]."""
+        for token in (PAD, UNK, start_token):
+            if tokenizer.token_to_id(token) is None:
+                raise ValueError(f"the pretrained tokenizer has no {token} token")
+        return cls._ready(Tokenizer.from_str(tokenizer.to_str()), start_token, max_length)
+
+    @classmethod
+    def _ready(cls, tokenizer: Tokenizer, start_token: str, max_length: int) -> IntentTokenizer:
+        """One start token, then truncation and padding: what `encode` relies on."""
         tokenizer.post_processor = processors.TemplateProcessing(
-            single=f"{BOS} $A", special_tokens=[(BOS, tokenizer.token_to_id(BOS))]
+            single=f"{start_token} $A",
+            special_tokens=[(start_token, tokenizer.token_to_id(start_token))],
         )
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.enable_padding(pad_id=tokenizer.token_to_id(PAD), pad_token=PAD)

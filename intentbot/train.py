@@ -8,6 +8,7 @@ import logging
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -32,6 +33,7 @@ from intentbot.lit_module import IntentClassifier
 from intentbot.model import HeadConfig, NetConfig
 from intentbot.oos import OosDecision, fit_temperature, fit_threshold
 from intentbot.predictor import Predictor
+from intentbot.pretrained import START_TOKEN, PretrainedEmbeddings, load_pretrained
 from intentbot.responses import load_replies
 from intentbot.scoring import score_examples
 from intentbot.splits import BUNDLED_DATA, Splits
@@ -49,20 +51,30 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     splits: Splits = instantiate(cfg.data)
     _log("data", f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test")
-    tokenizer, labels = _vocabulary(cfg, splits, run_dir)
-    _log("vocabulary", f"{tokenizer.vocab_size} tokens, {len(labels)} intents")
+    pretrained = load_pretrained(cfg.model.pretrained) if cfg.model.pretrained else None
+    tokenizer, labels = _vocabulary(cfg, splits, run_dir, pretrained)
+    source = f" from {cfg.model.pretrained}" if pretrained else ""
+    _log("vocabulary", f"{tokenizer.vocab_size} tokens{source}, {len(labels)} intents")
 
+    encoder = instantiate(cfg.encoder)
     net_config = NetConfig(
         vocab_size=tokenizer.vocab_size,
         num_classes=len(labels),
         pad_id=tokenizer.pad_id,
         unk_id=tokenizer.unk_id,
-        encoder=instantiate(cfg.encoder),
+        encoder=replace(encoder, embedding_dim=pretrained.dim) if pretrained else encoder,
         head=HeadConfig(**OmegaConf.to_container(cfg.model.head)),
         embedding_dropout=cfg.model.embedding_dropout,
         word_dropout=cfg.model.word_dropout,
+        freeze_embedding=bool(pretrained and cfg.model.freeze_embeddings),
     )
-    module = IntentClassifier(net_config.to_dict(), **OmegaConf.to_container(cfg.optim))
+    module = IntentClassifier(
+        net_config.to_dict(),
+        **OmegaConf.to_container(cfg.optim),
+        class_weights=_class_weights(cfg, labels),
+    )
+    if pretrained:
+        module.net.embedding.weight.data.copy_(pretrained.weights)
     datamodule = IntentDataModule(splits, tokenizer, labels, cfg.batch_size, cfg.num_workers)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
@@ -127,19 +139,36 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     return metrics
 
 
-def _vocabulary(cfg: DictConfig, splits: Splits, run_dir: Path) -> tuple[IntentTokenizer, LabelSet]:
-    """Fit on train only; a resumed run reuses the files its first attempt wrote."""
+def _vocabulary(
+    cfg: DictConfig, splits: Splits, run_dir: Path, pretrained: PretrainedEmbeddings | None
+) -> tuple[IntentTokenizer, LabelSet]:
+    """Fit on train only (or take the pretrained vocabulary); a resumed run reuses the files
+    its first attempt wrote."""
     tokenizer_file, labels_file = run_dir / "tokenizer.json", run_dir / "labels.json"
     if cfg.ckpt_path and tokenizer_file.exists() and labels_file.exists():
         return IntentTokenizer.load(tokenizer_file), LabelSet.load(labels_file)
-    tokenizer = IntentTokenizer.fit(
-        (example.text for example in splits.train), **OmegaConf.to_container(cfg.tokenizer)
-    )
+    if pretrained:
+        tokenizer = IntentTokenizer.from_pretrained(
+            pretrained.tokenizer, START_TOKEN, cfg.tokenizer.max_length
+        )
+    else:
+        tokenizer = IntentTokenizer.fit(
+            (example.text for example in splits.train), **OmegaConf.to_container(cfg.tokenizer)
+        )
     labels = LabelSet.from_intents((example.intent for example in splits.train), cfg.oos_label)
     if rank_zero_only.rank == 0:  # every DDP process fits the same vocabulary; one writes it
         tokenizer.save(tokenizer_file)
         labels.save(labels_file)
     return tokenizer, labels
+
+
+def _class_weights(cfg: DictConfig, labels: LabelSet) -> list[float] | None:
+    """`oos.loss_weight` for the out-of-scope class, 1 for the others; None when all are 1."""
+    if labels.oos_index is None or cfg.oos.loss_weight == 1:
+        return None
+    weights = [1.0] * len(labels)
+    weights[labels.oos_index] = float(cfg.oos.loss_weight)
+    return weights
 
 
 def _fit_decision(cfg: DictConfig, predictor: Predictor, splits: Splits) -> OosDecision:

