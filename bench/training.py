@@ -20,8 +20,8 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import fixtures, report
-from bench.inference import tfidf_peer
 from bench.memory import RssSampler
+from bench.peers import tfidf_peer
 from intentbot.artifact import load_bundle
 
 TARGET_SECONDS = 300.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.theme import Theme
 
 THEME = Theme(
@@ -19,3 +20,9 @@ THEME = Theme(
 
 def make_console(**options: object) -> Console:
     return Console(theme=THEME, **options)
+
+
+def print_step(console: Console, step: str, message: str, path: bool = False) -> None:
+    """One progress line: the step right-aligned, then its message (escaped: user text)."""
+    style = "path" if path else "default"
+    console.print(f"[step]{step:>16}[/]  [{style}]{escape(message)}[/]")

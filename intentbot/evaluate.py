@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from intentbot.artifact import load_bundle
-from intentbot.console import make_console
+from intentbot.console import make_console, print_step
 from intentbot.corpus import DataError, Example, deduplicate, read_examples
 from intentbot.errors import user_error
 from intentbot.evaluation import answer, errors, summarise
@@ -38,7 +38,7 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
     if cfg.seed is None:  # carve val/test exactly as the model's training run did
         cfg.seed = bundle.config.get("seed", 0)
     examples = held_out_examples(cfg.data)
-    _log(console, "data", f"{len(examples)} labelled utterances (test split)")
+    print_step(console, "data", f"{len(examples)} labelled utterances (test split)")
     predictor = Predictor(bundle, threshold=cfg.threshold)
     with console.status(f"{bundle.tag}: predicting"):
         answers = answer(predictor, examples, bundle.tag)
@@ -65,7 +65,7 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
     plot_confidence_histogram(
         answers, predictor.decision.threshold, run_dir / "confidence_histogram.png"
     )
-    _log(console, "run directory", str(run_dir), path=True)
+    print_step(console, "run directory", str(run_dir), path=True)
     return report
 
 
@@ -82,11 +82,6 @@ def held_out_examples(data: DictConfig) -> list[Example]:
             read_examples(data.test, data.get("text_column"), data.get("label_column"))
         )
     return instantiate(data).test
-
-
-def _log(console: Console, step: str, message: str, path: bool = False) -> None:
-    style = "path" if path else "default"
-    console.print(f"[step]{step:>16}[/]  [{style}]{escape(message)}[/]")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

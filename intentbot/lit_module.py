@@ -85,6 +85,20 @@ class IntentClassifier(L.LightningModule):
         if norms:
             self.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning restores weights, optimiser and loop position but not the random generators:
+        # without them a resumed run shuffles and drops out differently from an uninterrupted one
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states", {})
+        if "torch" in states:
+            torch.set_rng_state(states["torch"])
+        if "cuda" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])
+
     def configure_optimizers(self) -> dict:
         optimiser = torch.optim.AdamW(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay

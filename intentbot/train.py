@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.markup import escape
 
 from intentbot.artifact import Bundle, export_bundle
-from intentbot.console import make_console
+from intentbot.console import make_console, print_step
 from intentbot.curves import plot_curves
 from intentbot.datamodule import IntentDataModule
 from intentbot.errors import user_error
@@ -224,8 +224,7 @@ def _write_curves(cfg: DictConfig, loggers: list[Logger], run_dir: Path) -> None
 def _log(step: str, message: str, path: bool = False) -> None:
     if rank_zero_only.rank != 0:  # DDP: one process speaks
         return
-    style = "path" if path else "default"
-    console.print(f"[step]{step:>16}[/]  [{style}]{escape(message)}[/]")
+    print_step(console, step, message, path)
 
 
 def _report(metrics: dict, run_dir: Path) -> None:

@@ -25,6 +25,7 @@ from tests.live_server import REPO, live_server
 
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>])")
 PROMPT = "you>"
+SIGNAL_MASKS = ("SigPnd", "ShdPnd", "SigBlk")
 TIME_QUESTION = "What time is it?"
 
 
@@ -65,6 +66,20 @@ class Terminal:
         while termios.tcgetattr(self.child.child_fd)[3] & termios.ICANON or not self._waiting():
             self._wait("readline", deadline)
 
+    def _threads(self) -> str:
+        """Where each thread of the chat sleeps and its signal masks: what a lost key needs."""
+        lines = []
+        for task in sorted(Path(f"/proc/{self.child.pid}/task").glob("*")):
+            with contextlib.suppress(OSError):
+                status = dict(
+                    line.split(":\t", 1)
+                    for line in (task / "status").read_text().splitlines()
+                    if ":\t" in line
+                )
+                masks = " ".join(f"{key}={status.get(key)}" for key in SIGNAL_MASKS)
+                lines.append(f"{task.name} {(task / 'wchan').read_text()} {masks}")
+        return "\n".join(lines)
+
     def _waiting(self) -> bool:
         """The chat sleeps in select/poll (Linux: the kernel function it sleeps in)."""
         wchan = Path(f"/proc/{self.child.pid}/wchan").read_text()
@@ -73,7 +88,9 @@ class Terminal:
     def _wait(self, what: str, deadline: float) -> None:
         """Read a little more output, failing past the deadline or when the chat has ended."""
         if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} in time; the screen:\n{self.screen}")
+            raise AssertionError(
+                f"no {what} in time; the screen:\n{self.screen}\nthreads:\n{self._threads()}"
+            )
         try:
             self.raw += self.child.read_nonblocking(4096, timeout=0.1)
         except pexpect.TIMEOUT:
@@ -181,10 +198,20 @@ def test_the_session_goes_on_when_the_server_comes_back(server_env):
             expect_time_answer(chat, before)
             assert chat.screen.count("can't reach") == 1  # one line, however many retries
 
-            chat.at_prompt()
-            chat.child.sendintr()  # Ctrl-C
+            chat.say("/quit")
             chat.expect("Bye.")
             assert chat.exit_status() == 0
+
+
+def test_ctrl_c_at_the_prompt_ends_the_session(url, server_env):
+    with terminal("--url", url, env=server_env) as chat:
+        chat.say("hello")
+        chat.expect("“hello”")
+        chat.at_prompt()
+        chat.child.sendintr()  # Ctrl-C
+        chat.expect("Bye.")
+        assert chat.exit_status() == 0
+        assert "Traceback" not in chat.screen
 
 
 def test_local_mode_saves_the_transcript(trained_model, tmp_path: Path):

@@ -52,7 +52,8 @@ def test_the_table_and_vocabulary_load_from_a_folder(tmp_path: Path):
 
 def test_training_starts_from_the_table_and_keeps_it_frozen(tmp_path: Path):
     folder = bert_style_folder(tmp_path / "bert")
-    cfg = compose_config(*SMALL_MODEL, f"model.pretrained={folder}", "export=true")
+    # its own model name: intentbot:latest stays the session model that other tests use
+    cfg = compose_config(*SMALL_MODEL, f"model.pretrained={folder}", "model_name=pretrained-test")
     metrics = train(cfg, tmp_path / "run")
     bundle = load_bundle(metrics["model_tag"])
     table = load_pretrained(str(folder)).weights
@@ -72,7 +73,7 @@ def test_unfrozen_embeddings_train(tmp_path: Path):
         "trainer.max_epochs=1",
         f"model.pretrained={folder}",
         "model.freeze_embeddings=false",
-        "export=true",
+        "model_name=pretrained-test",  # intentbot:latest stays the session's model
     )
     bundle = load_bundle(train(cfg, tmp_path / "run")["model_tag"])
     assert not torch.equal(bundle.net.embedding.weight, load_pretrained(str(folder)).weights)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from intentbot.tokenizer import UNK, IntentTokenizer
+from tests.conftest import REPO
 
 TEXTS = ["what time is it", "tell me the time please", "what is the weather", "play some music"]
 
@@ -57,3 +61,20 @@ def test_corrupt_file_is_named(tmp_path):
 def test_bad_kind_lists_the_options():
     with pytest.raises(ValueError, match=r"'bpe' is not one of \('word', 'wordpiece'\)"):
         IntentTokenizer.fit(TEXTS, kind="bpe")
+
+
+def test_a_word_vocabulary_gets_the_same_ids_in_every_process():
+    """Same-seed runs in two processes (a killed run and its resumption) rely on it. WordPiece
+    lacks it: its trainer breaks ties between merges in hash-map order, which differs from
+    process to process."""
+    script = (
+        "from intentbot.tokenizer import IntentTokenizer\n"
+        f"print(IntentTokenizer.fit({TEXTS!r} * 3, kind='word')._tokenizer.to_str())"
+    )
+    saved = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+        ).stdout
+        for _ in range(3)
+    }
+    assert len(saved) == 1
