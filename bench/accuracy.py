@@ -28,6 +28,7 @@ from rich.console import Console
 from bench import fixtures, report
 from bench.peers import tfidf_peer
 from intentbot.corpus import Example
+from intentbot.splits import Splits
 
 # Table 2 of Larson et al. (2019), Full: in-scope accuracy % / out-of-scope recall %
 PAPER = {
@@ -107,28 +108,28 @@ def summary(runs: list[dict]) -> dict:
     }
 
 
-def peer_scores(splits) -> dict:
+def peer_scores(splits: Splits) -> dict:
     """TF-IDF + LinearSVC with out-of-scope as a class, then with a max-score threshold fitted on
     val (accuracy objective, as intentbot's default)."""
     pipeline, fit_seconds = tfidf_peer(
         fixtures.texts(splits.train), [example.intent for example in splits.train]
     )
 
-    def decide(examples: list[Example], threshold: float) -> np.ndarray:
-        scores = pipeline.decision_function(fixtures.texts(examples))
+    def decide(scores: np.ndarray, threshold: float) -> np.ndarray:
         best = pipeline.classes_[scores.argmax(axis=1)]
         return np.where(scores.max(axis=1) < threshold, "oos", best)
 
+    val_scores = pipeline.decision_function(fixtures.texts(splits.val))
+    test_scores = pipeline.decision_function(fixtures.texts(splits.test))
     val_gold = np.array([example.intent for example in splits.val])
-    val_top = pipeline.decision_function(fixtures.texts(splits.val)).max(axis=1)
     threshold = max(
-        np.quantile(val_top, np.linspace(0, 1, 101)),
-        key=lambda t: float((decide(splits.val, t) == val_gold).mean()),
+        np.quantile(val_scores.max(axis=1), np.linspace(0, 1, 101)),
+        key=lambda t: float((decide(val_scores, t) == val_gold).mean()),
     )
     return {
         "fit_seconds": round(fit_seconds, 1),
-        "oos_class": rates(decide(splits.test, -np.inf), splits.test),
-        "threshold": rates(decide(splits.test, threshold), splits.test),
+        "oos_class": rates(decide(test_scores, -np.inf), splits.test),
+        "threshold": rates(decide(test_scores, threshold), splits.test),
     }
 
 

@@ -56,7 +56,13 @@ SERVERS = [
         env={"INTENTBOT_MAX_BATCH_SIZE": "1"},
         levels="variant",
     ),
-    Server("intentbot 1-thread", None, "intentbot", env={"OMP_NUM_THREADS": "1"}, levels="variant"),
+    Server(
+        "intentbot 2-threads",
+        None,
+        "intentbot",
+        env={"INTENTBOT_TORCH_THREADS": "2"},  # the default is 1
+        levels="variant",
+    ),
     Server("bare 2-workers", "bench.bare_service:Bare", "bare", workers=2, levels="variant"),
     Server("intentbot 2-workers", None, "intentbot", workers=2, levels="variant"),
 ]

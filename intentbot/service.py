@@ -13,6 +13,7 @@ BentoML's decorators need it then:
     INTENTBOT_MAX_CONCURRENCY      requests in flight before 429s (traffic.max_concurrency, none)
     INTENTBOT_MAX_BODY_BYTES       request body size before a 413 (default: room for the
                                    largest valid batch, see `Settings.body_limit`)
+    INTENTBOT_TORCH_THREADS        torch threads per worker (default 1; 0 keeps torch's choice)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import bentoml
+import torch
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
@@ -67,6 +69,9 @@ class Settings:
     timeout: float = 30.0
     max_concurrency: int | None = None
     max_body_bytes: int | None = None
+    # one thread: a small recurrent net pays more to synchronise threads than it gains
+    # (BENCHMARKS.md: median single-utterance latency 1.95 ms with 1 thread, 32 ms with 2)
+    torch_threads: int = 1
 
     @property
     def body_limit(self) -> int:
@@ -93,6 +98,7 @@ class Settings:
             timeout=_read(env, "TIMEOUT", float, defaults.timeout),
             max_concurrency=_read(env, "MAX_CONCURRENCY", int, defaults.max_concurrency),
             max_body_bytes=_read(env, "MAX_BODY_BYTES", int, defaults.max_body_bytes),
+            torch_threads=_read(env, "TORCH_THREADS", int, defaults.torch_threads),
         )
 
 
@@ -287,6 +293,8 @@ class IntentService:
     stored_model = bentoml.models.BentoModel(SETTINGS.model)
 
     def __init__(self) -> None:
+        if SETTINGS.torch_threads:
+            torch.set_num_threads(SETTINGS.torch_threads)
         bundle = load_bundle(SETTINGS.model)
         self.predictor = Predictor(bundle, SETTINGS.threshold, SETTINGS.ambiguity_threshold)
         self.responder = Responder(bundle.replies, bundle.oos_label)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+import torch
 
 from intentbot import service as service_module
 from intentbot.artifact import load_bundle
@@ -214,6 +215,7 @@ def test_settings_from_the_environment():
         {"INTENTBOT_MODEL": "intentbot:abc", "INTENTBOT_THRESHOLD": "0.4", "INTENTBOT_TIMEOUT": ""}
     )
     assert (settings.model, settings.threshold, settings.timeout) == ("intentbot:abc", 0.4, 30.0)
+    assert Settings.from_env({"INTENTBOT_TORCH_THREADS": "2"}).torch_threads == 2
 
 
 @pytest.mark.parametrize("value", ["many", "-1", "2.5"])
@@ -269,8 +271,14 @@ def test_micro_batcher_survives_a_caller_going_away():
 
 def test_service_methods_in_process(trained_model, monkeypatch: pytest.MonkeyPatch):
     """The class without a server: BentoML instantiates it the same way."""
-    monkeypatch.setattr(service_module, "SETTINGS", Settings(model=trained_model.tag))
-    service = service_module.IntentService()
+    settings = Settings(model=trained_model.tag, torch_threads=2)
+    monkeypatch.setattr(service_module, "SETTINGS", settings)
+    threads = torch.get_num_threads()
+    try:
+        service = service_module.IntentService()
+        assert torch.get_num_threads() == 2  # INTENTBOT_TORCH_THREADS
+    finally:
+        torch.set_num_threads(threads)
     result = asyncio.run(service.classify(text="What time is it?", top_k=3))
     assert (result.intent, len(result.ranking)) == ("time", 3)
     assert service.predictor.decision == load_bundle(trained_model.tag).decision
