@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -267,6 +268,7 @@ def main() -> None:
         )
     )
     report.write("accuracy", record, console)
+    shutil.rmtree(home, ignore_errors=True)  # every run's checkpoints and model: ~1.5 GB
     if "targets" in record:
         update_benchmarks(markdown(record))
         console.print(f"updated {BENCHMARKS}")
