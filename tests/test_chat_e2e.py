@@ -26,8 +26,15 @@ from tests.live_server import REPO, live_server
 
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>])")
 PROMPT = "you>"
-SIGNAL_MASKS = ("SigPnd", "ShdPnd", "SigBlk")
+SIGNAL_MASKS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn")
 TIME_QUESTION = "What time is it?"
+
+
+def _as_from_a_shell() -> None:
+    """Ctrl-C's default action, as a person's shell gives it. A test run started in the
+    background (`make test &`) ignores SIGINT and passes that on; Python then keeps ignoring
+    it, and Ctrl-C in the chat would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Terminal:
@@ -42,6 +49,7 @@ class Terminal:
             env={**os.environ, "TERM": "xterm-256color", "BENTOML_DO_NOT_TRACK": "True", **env},
             encoding="utf-8",
             dimensions=(50, 110),
+            preexec_fn=_as_from_a_shell,
         )
         self.raw = ""
         self.position = 0
@@ -66,13 +74,6 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while termios.tcgetattr(self.child.child_fd)[3] & termios.ICANON or not self._waiting():
             self._wait("readline", deadline)
-
-    def interrupt(self) -> None:
-        """Ctrl-C as the kernel delivers it: SIGINT to the chat. Writing the INTR key into the
-        pseudo-terminal is not enough here: in some full-suite runs the terminal echoed "^C"
-        yet no signal reached the chat (one thread, nothing pending), even while it slept in
-        time.sleep, so the key was lost before the application."""
-        self.child.kill(signal.SIGINT)
 
     def _threads(self) -> str:
         """Where each thread of the chat sleeps and its signal masks: what a lost key needs."""
@@ -216,7 +217,7 @@ def test_ctrl_c_at_the_prompt_ends_the_session(url, server_env):
         chat.say("hello")
         chat.expect("“hello”")
         chat.at_prompt()
-        chat.interrupt()
+        chat.child.sendintr()  # Ctrl-C
         chat.expect("Bye.")
         assert chat.exit_status() == 0
         assert "Traceback" not in chat.screen
@@ -227,7 +228,7 @@ def test_ctrl_c_while_waiting_for_the_server_ends_the_session(server_env):
     with terminal("--url", url, "--wait", "180", env=server_env) as chat:
         chat.say(TIME_QUESTION)
         chat.expect(r"waiting for the server \(next try in")
-        chat.interrupt()
+        chat.child.sendintr()  # Ctrl-C
         chat.expect("Bye.")
         assert chat.exit_status() == 0
         assert "Traceback" not in chat.screen
