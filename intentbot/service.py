@@ -69,8 +69,9 @@ class Settings:
     timeout: float = 30.0
     max_concurrency: int | None = None
     max_body_bytes: int | None = None
-    # one thread: a small recurrent net pays more to synchronise threads than it gains
-    # (BENCHMARKS.md: median single-utterance latency 1.95 ms with 1 thread, 32 ms with 2)
+    # one thread: a single message is answered faster (BENCHMARKS.md: 2.0 vs 2.5 ms idle, 1.95
+    # vs 32 ms on a busy 2-core machine), at ~20 % fewer utterances/s in batches of 256; the
+    # worker's event loop keeps a core, and BentoML workers add throughput
     torch_threads: int = 1
 
     @property
