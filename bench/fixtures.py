@@ -3,6 +3,7 @@ BentoML store (trained here, with `experiment=clinc150`, when the store has none
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -72,3 +73,19 @@ def train_model(data: str | Path, run_dir: Path, *overrides: str) -> subprocess.
     """`python -m intentbot.train experiment=clinc150` into `run_dir` and the current store."""
     command = [*TRAIN_COMMAND, f"data.path={data}", f"hydra.run.dir={run_dir}", *overrides]
     return subprocess.run(command, cwd=REPO, check=True)
+
+
+def add_store_arguments(parser: argparse.ArgumentParser, model: bool = True) -> None:
+    """--bentoml-home and --data, and with `model` --model: what every speed benchmark takes."""
+    if model:
+        parser.add_argument(
+            "--model",
+            help="model tag in the store (default: intentbot:latest, "
+            "trained first with experiment=clinc150 when the store has none)",
+        )
+    parser.add_argument(
+        "--bentoml-home",
+        default=str(DEFAULT_HOME),
+        help="BentoML store to use (default: %(default)s)",
+    )
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="CLINC150 JSON")

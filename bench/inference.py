@@ -208,17 +208,7 @@ def measure_peer(
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--model",
-        help="model tag in the store (default: intentbot:latest, "
-        "trained first with experiment=clinc150 when the store has none)",
-    )
-    parser.add_argument(
-        "--bentoml-home",
-        default=str(fixtures.DEFAULT_HOME),
-        help="BentoML store to use (default: %(default)s)",
-    )
-    parser.add_argument("--data", default=str(fixtures.DEFAULT_DATA), help="CLINC150 JSON")
+    fixtures.add_store_arguments(parser)
     parser.add_argument(
         "--single",
         type=int,
@@ -307,40 +297,18 @@ def main() -> None:
             row, _ = measure_ours(name, predictor, test, gold, reference, args, thread_count, note)
             rows.append(row)
 
-    peers = {}
-    with console.status("TF-IDF + LinearSVC peer"):
-        pipeline, fit_seconds = tfidf_peer(
-            fixtures.texts(splits.train), [example.intent for example in splits.train]
-        )
-        peers["tfidf_svc"] = {"fit_seconds": fit_seconds}
-        rows.append(
-            measure_peer(
-                "peer: TF-IDF words+chars + LinearSVC",
-                pipeline,
-                test,
-                gold,
-                args,
-                args.single,
-                args.repeats,
-            )
-        )
+    # key, label, trainer, single-utterance samples, batch passes (MiniLM: one, ~20 s here)
+    plan = [("tfidf_svc", "TF-IDF words+chars + LinearSVC", tfidf_peer, args.single, args.repeats)]
     if args.with_minilm:
-        with console.status("all-MiniLM-L6-v2 + logistic regression peer"):
-            pipeline, fit_seconds = minilm_peer(
-                fixtures.texts(splits.train), [example.intent for example in splits.train]
-            )
-            peers["minilm_lr"] = {"fit_seconds": fit_seconds}
-            rows.append(
-                measure_peer(
-                    "peer: all-MiniLM-L6-v2 + LogisticRegression",
-                    pipeline,
-                    test,
-                    gold,
-                    args,
-                    100,
-                    1,  # one pass: it takes ~20 s here
-                )
-            )
+        plan.append(("minilm_lr", "all-MiniLM-L6-v2 + LogisticRegression", minilm_peer, 100, 1))
+    peers = {}
+    train_texts = fixtures.texts(splits.train)
+    train_gold = [example.intent for example in splits.train]
+    for key, label, make_peer, single, repeats in plan:
+        with console.status(f"{label} peer"):
+            pipeline, fit_seconds = make_peer(train_texts, train_gold)
+            peers[key] = {"fit_seconds": fit_seconds}
+            rows.append(measure_peer(f"peer: {label}", pipeline, test, gold, args, single, repeats))
 
     console.print(
         report.table(

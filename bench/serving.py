@@ -199,17 +199,7 @@ def measure(server: str, url: str, texts: list[str], concurrency: int, args) -> 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--model",
-        help="model tag (default: intentbot:latest in the store, "
-        "trained first with experiment=clinc150 when there is none)",
-    )
-    parser.add_argument(
-        "--bentoml-home",
-        default=str(fixtures.DEFAULT_HOME),
-        help="BentoML store to use (default: %(default)s)",
-    )
-    parser.add_argument("--data", default=str(fixtures.DEFAULT_DATA), help="CLINC150 JSON")
+    fixtures.add_store_arguments(parser)
     parser.add_argument("--seconds", type=float, default=20.0, help="per level (default 20)")
     parser.add_argument("--max-requests", type=int, default=100_000, help="per level, at most")
     parser.add_argument(

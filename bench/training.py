@@ -85,12 +85,7 @@ def phases(actions: dict[str, dict[str, float]], fit_seconds: float) -> list[dic
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--bentoml-home",
-        default=str(fixtures.DEFAULT_HOME),
-        help="BentoML store the model is exported to (default: %(default)s)",
-    )
-    parser.add_argument("--data", default=str(fixtures.DEFAULT_DATA), help="CLINC150 JSON")
+    fixtures.add_store_arguments(parser, model=False)
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/)")
     parser.add_argument("overrides", nargs="*", help="hydra overrides, e.g. trainer.max_epochs=2")
     return parser.parse_args()

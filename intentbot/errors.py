@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from hydra.errors import InstantiationException
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+from rich.console import Console
+from rich.markup import escape
 
 from intentbot.artifact import BundleError
 from intentbot.corpus import DataError
@@ -20,3 +25,16 @@ def user_error(error: BaseException) -> str | None:
     if isinstance(error, USER_ERRORS):
         return str(error).splitlines()[0] if str(error) else type(error).__name__
     return None
+
+
+@contextmanager
+def exit_on_user_error(console: Console) -> Iterator[None]:
+    """A command's body: a user's mistake ends it with one line and exit code 2."""
+    try:
+        yield
+    except Exception as error:
+        message = user_error(error)
+        if message is None:
+            raise
+        console.print(f"[error]error:[/] {escape(message)}", soft_wrap=True)
+        raise SystemExit(2) from None

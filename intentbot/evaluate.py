@@ -12,12 +12,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.markup import escape
 
 from intentbot.artifact import load_bundle
 from intentbot.console import make_console, print_step
 from intentbot.corpus import DataError, Example, deduplicate, read_examples
-from intentbot.errors import user_error
+from intentbot.errors import exit_on_user_error
 from intentbot.evaluation import answer, errors, summarise
 from intentbot.evaluation_diff import compare
 from intentbot.evaluation_plots import (
@@ -86,14 +85,8 @@ def held_out_examples(data: DictConfig) -> list[Example]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error(make_console()):
         evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except Exception as error:
-        message = user_error(error)
-        if message is None:
-            raise
-        make_console().print(f"[error]error:[/] {escape(message)}", soft_wrap=True)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -20,13 +20,12 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
-from rich.markup import escape
 
 from intentbot.artifact import Bundle, export_bundle
 from intentbot.console import make_console, print_step
 from intentbot.curves import plot_curves
 from intentbot.datamodule import IntentDataModule
-from intentbot.errors import user_error
+from intentbot.errors import exit_on_user_error
 from intentbot.history import LOG_FILE, log_files, read_history
 from intentbot.labels import LabelSet
 from intentbot.lit_module import IntentClassifier
@@ -240,14 +239,8 @@ def main(cfg: DictConfig) -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     # Lightning's own use of a deprecated torch API; nothing a user can act on
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    try:
+    with exit_on_user_error(console):
         train(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except Exception as error:
-        message = user_error(error)
-        if message is None:
-            raise
-        console.print(f"[error]error:[/] {escape(message)}")
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
