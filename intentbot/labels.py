@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 
@@ -25,7 +26,7 @@ class LabelSet:
     def index(self, intent: str) -> int:
         return self._positions[intent]
 
-    @property
+    @cached_property  # read on every prediction
     def _positions(self) -> dict[str, int]:
         return {name: position for position, name in enumerate(self.names)}
 

@@ -25,12 +25,21 @@ class OosDecision:
 
     def out_of_scope(self, probs: torch.Tensor, oos_index: int | None) -> torch.Tensor:
         """(B, C) probabilities -> (B,) bool."""
-        top2 = probs.topk(min(2, probs.size(-1)), dim=-1).values  # (B, 2)
-        margin = top2[:, 0] - top2[:, -1] if probs.size(-1) > 1 else top2[:, 0]
-        flagged = (top2[:, 0] < self.threshold) | (margin < self.ambiguity_threshold)
+        top = probs.topk(min(2, probs.size(-1)), dim=-1)
+        return self.out_of_scope_from_top(top.values, top.indices, oos_index)
+
+    def out_of_scope_from_top(
+        self, values: torch.Tensor, indices: torch.Tensor, oos_index: int | None
+    ) -> torch.Tensor:
+        """The same decision from a (B, k) top-k already at hand (k >= 2 unless C is 1):
+        the predictor ranks anyway, so it need not sort twice. In numpy, because a torch op
+        on a one-row tensor costs more than the arithmetic (this is on every request)."""
+        values, indices = values.numpy(force=True), indices.numpy(force=True)
+        margin = values[:, 0] - values[:, 1] if values.shape[-1] > 1 else values[:, 0]
+        flagged = (values[:, 0] < self.threshold) | (margin < self.ambiguity_threshold)
         if oos_index is not None:
-            flagged |= probs.argmax(dim=-1) == oos_index
-        return flagged
+            flagged |= indices[:, 0] == oos_index
+        return torch.from_numpy(flagged)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)

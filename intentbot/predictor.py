@@ -1,7 +1,8 @@
 """The one inference path: texts -> ranked intents with the out-of-scope decision applied.
 
 Training (validation and test scoring), evaluation, the HTTP service and the local chat all
-call `Predictor`, so they cannot disagree.
+call `Predictor`, so they cannot disagree. It computes logits with ONNX Runtime by default
+(`engine`, see intentbot/engine.py); `engine="torch"` runs the same weights in torch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from intentbot.artifact import Bundle
+from intentbot.engine import make_engine
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,14 @@ class Predictor:
         ambiguity_threshold: float | None = None,
         batch_size: int = 256,
         sort_by_length: bool = True,
+        engine: str = "onnx",
     ) -> None:
         overrides = {"threshold": threshold, "ambiguity_threshold": ambiguity_threshold}
         self.decision = replace(
             bundle.decision, **{key: value for key, value in overrides.items() if value is not None}
         )
         self.net = bundle.net.eval()
+        self.engine = make_engine(self.net, engine)
         self.tokenizer = bundle.tokenizer
         self.labels = bundle.labels
         self.batch_size = batch_size
@@ -63,15 +67,16 @@ class Predictor:
         if not texts:
             return torch.empty(0, len(self.labels))
         order = list(range(len(texts)))
-        if self.sort_by_length:
+        sort = self.sort_by_length and len(texts) > 1
+        if sort:
             order.sort(key=lambda index: len(texts[index]))
         chunks = []
         for start in range(0, len(texts), self.batch_size):
             chunk = [texts[index] for index in order[start : start + self.batch_size]]
             ids, lengths = self.tokenizer.encode(chunk)
-            chunks.append(self.net(ids, lengths))
-        logits = torch.cat(chunks)  # (N, C) in `order`
-        if not self.sort_by_length:
+            chunks.append(self.engine(ids, lengths))
+        logits = torch.cat(chunks) if len(chunks) > 1 else chunks[0]  # (N, C) in `order`
+        if not sort:
             return logits
         restored = torch.empty_like(logits)
         restored[torch.tensor(order)] = logits
@@ -79,15 +84,18 @@ class Predictor:
 
     def predict(self, texts: Sequence[str], top_k: int = 5) -> list[Prediction]:
         probs = self.decision.probabilities(self.logits(texts))  # (N, C)
-        flagged = self.decision.out_of_scope(probs, self.labels.oos_index).tolist()
-        top = probs.topk(min(top_k, probs.size(-1)), dim=-1)
+        top = probs.topk(min(max(top_k, 2), probs.size(-1)), dim=-1)
+        flagged = self.decision.out_of_scope_from_top(
+            top.values, top.indices, self.labels.oos_index
+        )
         names = self.labels.names
         predictions = []
         for text, values, indices, out_of_scope in zip(
-            texts, top.values.tolist(), top.indices.tolist(), flagged, strict=True
+            texts, top.values.tolist(), top.indices.tolist(), flagged.tolist(), strict=True
         ):
             ranking = [
-                ScoredIntent(names[i], value) for value, i in zip(values, indices, strict=False)
+                ScoredIntent(names[i], value)
+                for value, i in zip(values[:top_k], indices[:top_k], strict=True)
             ]
             intent = self.oos_label if out_of_scope else ranking[0].intent
             predictions.append(Prediction(text, intent, values[0], out_of_scope, ranking))

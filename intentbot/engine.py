@@ -1,0 +1,88 @@
+"""Where the logits are computed: ONNX Runtime (the default) or torch itself.
+
+Both run the same weights with the same arithmetic. ONNX Runtime answers through two graphs of
+one network (intentbot/onnx_graph.py): the fused one for a few texts, where a single call's
+latency counts, and the folded one for batches, where arithmetic counts. A batch is cut into
+groups of similar length, each padded only to its own longest text, and the groups run on
+one-thread sessions side by side: no thread waits on another inside an operator. `torch` stays
+for checking the two against each other and for platforms without an onnxruntime wheel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from intentbot.model import IntentNet
+
+ENGINES = ("onnx", "torch")
+Engine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids, lengths) -> logits
+FOLDED_FROM = 8  # texts per call from which the folded graph is faster (BENCHMARKS.md)
+GROUP = 32  # texts per length group
+FOLD_LIMIT_BYTES = 512 * 2**20  # MiniLM's 30,522 tokens x BiGRU 192 fold into 141 MB
+
+
+class OnnxEngine:
+    """ONNX Runtime sessions over a snapshot of `net`'s weights (later training is not seen);
+    `threads` groups run at once (default: torch's thread count)."""
+
+    def __init__(self, net: IntentNet, threads: int | None = None) -> None:
+        from intentbot.onnx_folded import table_bytes
+
+        self.threads = threads or torch.get_num_threads()
+        self._fused = _session(net, fold=False)
+        self._folded = _session(net, fold=True) if table_bytes(net) <= FOLD_LIMIT_BYTES else None
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+
+    def __call__(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self._folded is None or len(ids) < FOLDED_FROM:
+            return torch.from_numpy(self._fused(ids.numpy(), lengths.numpy()))
+        return torch.from_numpy(self._grouped(ids.numpy(), lengths.numpy()))
+
+    def _grouped(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        order = np.argsort(lengths, kind="stable")
+        groups = [order[start : start + GROUP] for start in range(0, len(order), GROUP)]
+
+        def run(group: np.ndarray) -> np.ndarray:
+            group_lengths = lengths[group]
+            return self._folded(ids[group, : group_lengths.max()], group_lengths)
+
+        answers = self._pool.map(run, groups) if self._pool else map(run, groups)
+        logits = None
+        for group, answer in zip(groups, answers, strict=True):
+            if logits is None:
+                logits = np.empty((len(ids), answer.shape[1]), np.float32)
+            logits[group] = answer
+        return logits
+
+
+def _session(net: IntentNet, fold: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A one-thread session: for one text a second thread costs more in hand-offs than it
+    saves (0.49 vs 0.38 ms), and batches run their groups in parallel instead."""
+    import onnxruntime
+
+    from intentbot.onnx_graph import to_onnx
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # warnings about unused initializers are not the user's
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    session = onnxruntime.InferenceSession(
+        to_onnx(net, fold).SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+    def run(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
+
+    return run
+
+
+def make_engine(net: IntentNet, kind: str = "onnx") -> Engine:
+    if kind == "onnx":
+        return OnnxEngine(net)
+    if kind == "torch":
+        return net
+    raise ValueError(f"engine={kind!r} is not one of {ENGINES}")

@@ -1,0 +1,53 @@
+"""What the ONNX graph writers share: a builder (unique names, weights, one call per node)
+and the layout conventions of torch's recurrent modules."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+from onnx import helper, numpy_helper
+from torch import nn
+
+KIND = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm"}
+
+
+class GraphBuilder:
+    """Nodes and weights collected in order; `op` returns its output's name(s)."""
+
+    def __init__(
+        self, weights: list[onnx.TensorProto] | None = None, counter: list[int] | None = None
+    ) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.weights: list[onnx.TensorProto] = [] if weights is None else weights
+        self._counter = [0] if counter is None else counter
+
+    def subgraph(self) -> GraphBuilder:
+        """Nodes of a loop body: their own list, names unique across both, weights kept in the
+        outer graph (a body may read outer names)."""
+        return GraphBuilder(self.weights, self._counter)
+
+    def name(self, prefix: str) -> str:
+        self._counter[0] += 1
+        return f"{prefix}_{self._counter[0]}"
+
+    def constant(self, value: np.ndarray | torch.Tensor, prefix: str = "const") -> str:
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+        name = self.name(prefix)
+        self.weights.append(numpy_helper.from_array(np.array(array, order="C"), name))  # keeps 0-d
+        return name
+
+    def ints(self, *values: int) -> str:
+        """A 1-d int64 constant: axes, shapes, split sizes."""
+        return self.constant(np.array(values, np.int64))
+
+    def op(self, kind: str, inputs: list[str], outputs: int = 1, **attributes) -> str | list[str]:
+        names = [self.name(kind.lower()) for _ in range(outputs)]
+        self.nodes.append(helper.make_node(kind, inputs, names, **attributes))
+        return names[0] if outputs == 1 else names
+
+
+def batch_features(graph: GraphBuilder, outputs: str) -> str:
+    """(T, directions, B, H) -> (T, B, directions*H): torch's feature order, forward first."""
+    time_major = graph.op("Transpose", [outputs], perm=[0, 2, 1, 3])
+    return graph.op("Reshape", [time_major, graph.ints(0, 0, -1)])

@@ -1,0 +1,156 @@
+"""IntentNet in eval mode -> an ONNX graph with the same arithmetic, for ONNX Runtime.
+
+Why: torch runs a recurrence step by step through its dispatcher, several times slower than
+ONNX Runtime for one utterance on a CPU (BENCHMARKS.md). The graph is written operator by
+operator from the weights rather than traced, so it covers every encoder the config allows and
+needs no exporter. Padded positions are skipped, as torch's packed sequences skip them.
+
+Two forms: every layer as ONNX's fused RNN / GRU / LSTM operator (fastest for one utterance), or
+with the first layer folded into a lookup table (`fold=True`, intentbot/onnx_folded.py: a third
+of the arithmetic, fastest for batches).
+
+Inputs: `ids` (B, T) int64 and `lengths` (B,) int64, as `IntentTokenizer.encode` gives them.
+Output: `logits` (B, C) float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper
+from torch import nn
+
+from intentbot.model import IntentNet
+from intentbot.onnx_builder import KIND, GraphBuilder, batch_features
+from intentbot.onnx_folded import folded_first_layer
+
+OPSET = 20  # the first with Gelu
+# torch's gate order within each weight block -> ONNX's: slices of `hidden_size` rows
+GATE_ORDER = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 3, 1, 2]}
+OPERATOR = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+def to_onnx(net: IntentNet, fold: bool = False) -> onnx.ModelProto:
+    """The eval-mode forward pass of `net` (dropout off) as a checked ONNX model; `fold` folds
+    the first layer into a lookup table."""
+    rnn = net.encoder.rnn
+    graph = GraphBuilder()
+    ids_tb = graph.op("Transpose", ["ids"], perm=[1, 0])  # ONNX recurrences are time-major
+    mask = _mask(graph, ids_tb)
+    if fold:
+        sequence, final_state = folded_first_layer(graph, net, ids_tb, mask)
+    else:
+        embedded = graph.op("Gather", [graph.constant(net.embedding.weight, "embedding"), ids_tb])
+    lengths32 = graph.op("Cast", ["lengths"], to=TensorProto.INT32)
+    for layer in range(1 if fold else 0, rnn.num_layers):
+        sequence, final_state = _recurrent_layer(
+            graph, rnn, layer, sequence if layer else embedded, lengths32
+        )
+    pooled = _pool(graph, net, sequence, final_state, mask)
+    graph.nodes.append(helper.make_node("Identity", [_head(graph, net.head, pooled)], ["logits"]))
+    model = helper.make_model(
+        helper.make_graph(
+            graph.nodes,
+            "intentnet",
+            [
+                helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "time"]),
+                helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]),
+            ],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])],
+            graph.weights,
+        ),
+        opset_imports=[helper.make_opsetid("", OPSET)],
+    )
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _mask(graph: GraphBuilder, ids_tb: str) -> str:
+    """(T, B) bool, True on real tokens: position < length."""
+    steps = graph.op("Squeeze", [graph.op("Shape", [ids_tb], start=0, end=1)])
+    zero, one = graph.constant(np.array(0, np.int64)), graph.constant(np.array(1, np.int64))
+    column = graph.op("Unsqueeze", [graph.op("Range", [zero, steps, one]), graph.ints(1)])
+    return graph.op("Less", [column, "lengths"])
+
+
+def _recurrent_layer(
+    graph: GraphBuilder, rnn: nn.RNNBase, layer: int, sequence: str, lengths32: str
+) -> tuple[str, str]:
+    """One torch layer (both directions) as one fused ONNX recurrence.
+
+    Returns the outputs (T, B, directions*H) and the final states (directions, B, H)."""
+    kind = KIND[type(rnn)]
+    suffixes = [f"l{layer}", f"l{layer}_reverse"][: 2 if rnn.bidirectional else 1]
+
+    def stacked(name: str) -> torch.Tensor:
+        return torch.stack([gates(getattr(rnn, f"{name}_{s}"), kind) for s in suffixes])
+
+    # ONNX wants one bias row per direction: the input bias, then the recurrent one
+    bias = torch.cat([stacked("bias_ih"), stacked("bias_hh")], dim=-1)
+    attributes = {
+        "hidden_size": rnn.hidden_size,
+        "direction": "bidirectional" if rnn.bidirectional else "forward",
+    }
+    if kind == "gru":
+        attributes["linear_before_reset"] = 1  # torch applies the reset gate after W_hn h
+    if kind == "rnn":
+        attributes["activations"] = [rnn.nonlinearity.capitalize()] * len(suffixes)
+    weights = [stacked("weight_ih"), stacked("weight_hh"), bias]
+    inputs = [sequence, *(graph.constant(w, f"{kind}{layer}") for w in weights), lengths32]
+    outputs, final_state, *_ = graph.op(
+        OPERATOR[kind], inputs, outputs=3 if kind == "lstm" else 2, **attributes
+    )
+    return batch_features(graph, outputs), final_state
+
+
+def gates(weight: torch.Tensor, kind: str) -> torch.Tensor:
+    """torch's gate blocks reordered as ONNX stacks them."""
+    blocks = weight.chunk(len(GATE_ORDER[kind]), dim=0)
+    return torch.cat([blocks[index] for index in GATE_ORDER[kind]], dim=0)
+
+
+def _pool(graph: GraphBuilder, net: IntentNet, outputs: str, final_state: str, mask: str) -> str:
+    """(T, B, F) outputs -> (B, F), as `RecurrentEncoder` pools; padding never counts."""
+    pooling = net.config.encoder.pooling
+    if pooling == "last":
+        # (directions, B, H) -> (B, directions*H): forward's state at the end, backward's at 0
+        batch_major = graph.op("Transpose", [final_state], perm=[1, 0, 2])
+        return graph.op("Reshape", [batch_major, graph.ints(0, -1)])
+    mask3 = graph.op("Unsqueeze", [mask, graph.ints(2)])  # (T, B, 1)
+    time_axis = graph.ints(0)
+    if pooling == "max":
+        floored = graph.op("Where", [mask3, outputs, _minus_infinity(graph)])
+        return graph.op("ReduceMax", [floored, time_axis], keepdims=0)
+    real = graph.op("Where", [mask3, outputs, graph.constant(np.array(0.0, np.float32))])
+    if pooling == "mean":
+        summed = graph.op("ReduceSum", [real, time_axis], keepdims=0)  # (B, F)
+        lengths = graph.op("Unsqueeze", ["lengths", graph.ints(1)])
+        return graph.op("Div", [summed, graph.op("Cast", [lengths], to=TensorProto.FLOAT)])
+    attention = net.encoder.attention  # scores (T, B, 1), softmax over time, weighted sum
+    scores = graph.op(
+        "Add",
+        [
+            graph.op("MatMul", [outputs, graph.constant(attention.weight.T)]),
+            graph.constant(attention.bias),
+        ],
+    )
+    floored = graph.op("Where", [mask3, scores, _minus_infinity(graph)])
+    weights = graph.op("Softmax", [floored], axis=0)
+    return graph.op("ReduceSum", [graph.op("Mul", [weights, real]), time_axis], keepdims=0)
+
+
+def _minus_infinity(graph: GraphBuilder) -> str:
+    return graph.constant(np.array(-np.inf, np.float32))
+
+
+def _head(graph: GraphBuilder, head: nn.Sequential, features: str) -> str:
+    for module in head:
+        if isinstance(module, nn.Linear):
+            weight, bias = graph.constant(module.weight), graph.constant(module.bias)
+            features = graph.op("Gemm", [features, weight, bias], transB=1)
+        elif isinstance(module, nn.GELU):
+            features = graph.op("Gelu", [features], approximate=module.approximate)
+        elif not isinstance(module, nn.Dropout):  # dropout is the identity in eval mode
+            raise TypeError(f"no ONNX translation for head module {type(module).__name__}")
+    return features
