@@ -3,9 +3,10 @@ in the same run, a bare BentoML service answering a constant (`bench/bare_servic
 
     python -m bench.serving [--model TAG] [--bentoml-home DIR] [--seconds 20]
 
-Each level keeps N requests in flight (httpx.AsyncClient, 127.0.0.1 only) for `--seconds`
-(and at most `--max-requests`), each a POST /classify with a real CLINC150 test utterance.
-The load generator runs on the same 2 cores as the server: it takes CPU from it.
+Each level keeps N requests in flight (N keep-alive connections from a raw asyncio client,
+127.0.0.1 only) for `--seconds` (and at most `--max-requests`), each a POST /classify with a
+real CLINC150 test utterance. The load generator runs on the same 2 cores as the server: it
+takes CPU from it, which is why it is kept lean (`Connection`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import statistics
 import subprocess
@@ -32,6 +34,7 @@ from bench import fixtures, report
 from bench.memory import RssSampler
 
 TARGETS = {"throughput_share_c32": 0.8, "p50_c1_extra_ms": 1.0, "p99_c32_ratio": 1.5}
+REQUEST_TIMEOUT = 30.0  # seconds, then the request counts as an error
 
 
 @dataclass(frozen=True)
@@ -132,46 +135,112 @@ def serve(server: Server, env: dict[str, str], log: Path) -> Iterator[tuple[str,
         process.wait()
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection speaking just enough of the protocol for this load:
+    a ready-made request out, status line, headers and a Content-Length or chunked body in.
+    A few microseconds of client CPU per request, where an HTTP library spends hundreds; the
+    client shares the server's two cores."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def exchange(self, request: bytes) -> int:
+        """Send one request, read the whole answer; returns its status code."""
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.streams
+        writer.write(request)
+        status = int((await reader.readline()).split(b" ", 2)[1])
+        length, chunked, close = 0, False, False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = value == b"chunked"
+            elif name == b"connection":
+                close = value == b"close"
+        if chunked:
+            while size := int((await reader.readline()).strip(), 16):
+                await reader.readexactly(size + 2)
+            await reader.readline()
+        else:
+            await reader.readexactly(length)
+        if close:
+            self.close()
+        return status
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+def requests_for(url: str, texts: list[str]) -> tuple[str, int, list[bytes]]:
+    """Host, port and one ready-made POST /classify per text."""
+    host, port = url.removeprefix("http://").split(":")
+    built = []
+    for text in texts:
+        body = json.dumps({"text": text}).encode()
+        head = (
+            f"POST /classify HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        built.append(head.encode() + body)
+    return host, int(port), built
+
+
 async def load(
     url: str, texts: list[str], concurrency: int, seconds: float, max_requests: int
 ) -> tuple[list[float], dict[str, int], float]:
-    """Keep `concurrency` POST /classify in flight for `seconds` (or `max_requests`); returns
-    the latencies of the 200s, the errors by kind and the elapsed seconds."""
-    utterances = itertools.cycle(texts)
+    """Keep `concurrency` POST /classify in flight for `seconds` (or `max_requests`), one
+    connection each; returns the latencies of the 200s, the errors by kind and the elapsed
+    seconds."""
+    host, port, built = requests_for(url, texts)
+    requests = itertools.cycle(built)
     latencies: list[float] = []
     errors: dict[str, int] = {}
     sent = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    connections = [Connection(host, port) for _ in range(concurrency)]
 
-        async def one(text: str) -> None:
-            started = time.perf_counter()
-            try:
-                answer = await client.post("/classify", json={"text": text})
-            except httpx.HTTPError as error:
-                kind = type(error).__name__
-            else:
-                if answer.status_code == 200:
-                    latencies.append(time.perf_counter() - started)
-                    return
-                kind = f"HTTP {answer.status_code}"
-            errors[kind] = errors.get(kind, 0) + 1
-
-        # warm-up: open the connections, let the server settle (not counted)
-        await asyncio.gather(*(one(next(utterances)) for _ in range(concurrency)))
-        latencies.clear()
-        errors.clear()
+    async def one(connection: Connection, request: bytes) -> None:
         started = time.perf_counter()
-        deadline = started + seconds
+        try:
+            status = await asyncio.wait_for(connection.exchange(request), REQUEST_TIMEOUT)
+        except (
+            TimeoutError,
+            OSError,
+            asyncio.IncompleteReadError,
+            ValueError,
+            IndexError,
+        ) as error:
+            connection.close()  # a broken exchange leaves the stream unusable
+            kind = type(error).__name__
+        else:
+            if status == 200:
+                latencies.append(time.perf_counter() - started)
+                return
+            kind = f"HTTP {status}"
+        errors[kind] = errors.get(kind, 0) + 1
 
-        async def user() -> None:
-            nonlocal sent
-            while time.perf_counter() < deadline and sent < max_requests:
-                sent += 1
-                await one(next(utterances))
+    # warm-up: open the connections, let the server settle (not counted)
+    await asyncio.gather(*(one(connection, next(requests)) for connection in connections))
+    latencies.clear()
+    errors.clear()
+    started = time.perf_counter()
+    deadline = started + seconds
 
-        await asyncio.gather(*(user() for _ in range(concurrency)))
-        return latencies, errors, time.perf_counter() - started
+    async def user(connection: Connection) -> None:
+        nonlocal sent
+        while time.perf_counter() < deadline and sent < max_requests:
+            sent += 1
+            await one(connection, next(requests))
+        connection.close()
+
+    await asyncio.gather(*(user(connection) for connection in connections))
+    return latencies, errors, time.perf_counter() - started
 
 
 def measure(server: str, url: str, texts: list[str], concurrency: int, args) -> Level:

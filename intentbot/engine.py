@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from intentbot.model import IntentNet
+
+if TYPE_CHECKING:
+    from intentbot.onnx_graph import OnnxModel
 
 ENGINES = ("onnx", "torch")
 Engine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids, lengths) -> logits
@@ -31,10 +35,12 @@ class OnnxEngine:
 
     def __init__(self, net: IntentNet, threads: int | None = None) -> None:
         from intentbot.onnx_folded import table_bytes
+        from intentbot.onnx_graph import to_onnx
 
         self.threads = threads or torch.get_num_threads()
-        self._fused = _session(net, fold=False)
-        self._folded = _session(net, fold=True) if table_bytes(net) <= FOLD_LIMIT_BYTES else None
+        self._fused = onnx_session(to_onnx(net, fold=False))
+        fits = table_bytes(net) <= FOLD_LIMIT_BYTES
+        self._folded = onnx_session(to_onnx(net, fold=True)) if fits else None
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
     def __call__(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -59,23 +65,22 @@ class OnnxEngine:
         return logits
 
 
-def _session(net: IntentNet, fold: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """A one-thread session: for one text a second thread costs more in hand-offs than it
-    saves (0.49 vs 0.38 ms), and batches run their groups in parallel instead."""
+def onnx_session(model: OnnxModel) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A one-thread session, as a function of (ids, lengths). One thread: for one text a second
+    thread costs more in hand-offs than it saves (0.49 vs 0.38 ms), and batches run their
+    groups side by side instead."""
     import onnxruntime
-
-    from intentbot.onnx_graph import to_onnx
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initializers are not the user's
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
     session = onnxruntime.InferenceSession(
-        to_onnx(net, fold).SerializeToString(), options, providers=["CPUExecutionProvider"]
+        model.proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
 
     def run(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        return session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
+        return session.run(["logits"], {"ids": ids, "lengths": lengths, **model.tables})[0]
 
     return run
 

@@ -15,17 +15,16 @@ KIND = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm"}
 class GraphBuilder:
     """Nodes and weights collected in order; `op` returns its output's name(s)."""
 
-    def __init__(
-        self, weights: list[onnx.TensorProto] | None = None, counter: list[int] | None = None
-    ) -> None:
+    def __init__(self, outer: GraphBuilder | None = None) -> None:
         self.nodes: list[onnx.NodeProto] = []
-        self.weights: list[onnx.TensorProto] = [] if weights is None else weights
-        self._counter = [0] if counter is None else counter
+        # a loop body's weights live in the outer graph (a body may read outer names)
+        self.weights: list[onnx.TensorProto] = outer.weights if outer else []
+        self.tables: dict[str, np.ndarray] = outer.tables if outer else {}
+        self._counter = outer._counter if outer else [0]
 
     def subgraph(self) -> GraphBuilder:
-        """Nodes of a loop body: their own list, names unique across both, weights kept in the
-        outer graph (a body may read outer names)."""
-        return GraphBuilder(self.weights, self._counter)
+        """A builder for a loop body: its own nodes, names unique across both."""
+        return GraphBuilder(self)
 
     def name(self, prefix: str) -> str:
         self._counter[0] += 1
@@ -35,6 +34,14 @@ class GraphBuilder:
         array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
         name = self.name(prefix)
         self.weights.append(numpy_helper.from_array(np.array(array, order="C"), name))  # keeps 0-d
+        return name
+
+    def table(self, value: torch.Tensor, prefix: str = "table") -> str:
+        """A large weight passed in at each run instead of stored in the graph: ONNX Runtime then
+        reads the caller's array in place, where an initializer would be copied twice on the
+        way in (the serialised model, the runtime's own tensor)."""
+        name = self.name(prefix)
+        self.tables[name] = value.detach().cpu().contiguous().numpy()
         return name
 
     def ints(self, *values: int) -> str:

@@ -38,7 +38,7 @@ def folded_first_layer(
     if directions == 2:
         readings.append(_reversed(graph, ids_tb))
     inputs = [
-        graph.op("Unsqueeze", [graph.op("Gather", [graph.constant(table), ids]), graph.ints(1)])
+        graph.op("Unsqueeze", [graph.op("Gather", [graph.table(table), ids]), graph.ints(1)])
         for table, ids in zip(_input_tables(net), readings, strict=True)
     ]
     gate_inputs = graph.op("Concat", inputs, axis=1) if directions == 2 else inputs[0]

@@ -15,6 +15,8 @@ Output: `logits` (B, C) float32.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import onnx
 import torch
@@ -31,7 +33,15 @@ GATE_ORDER = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 3, 1, 2]}
 OPERATOR = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 
 
-def to_onnx(net: IntentNet, fold: bool = False) -> onnx.ModelProto:
+@dataclass(frozen=True)
+class OnnxModel:
+    """The graph, and the large weights it takes as inputs at every run (`GraphBuilder.table`)."""
+
+    proto: onnx.ModelProto
+    tables: dict[str, np.ndarray]
+
+
+def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     """The eval-mode forward pass of `net` (dropout off) as a checked ONNX model; `fold` folds
     the first layer into a lookup table."""
     rnn = net.encoder.rnn
@@ -41,7 +51,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> onnx.ModelProto:
     if fold:
         sequence, final_state = folded_first_layer(graph, net, ids_tb, mask)
     else:
-        embedded = graph.op("Gather", [graph.constant(net.embedding.weight, "embedding"), ids_tb])
+        embedded = graph.op("Gather", [graph.table(net.embedding.weight, "embedding"), ids_tb])
     lengths32 = graph.op("Cast", ["lengths"], to=TensorProto.INT32)
     for layer in range(1 if fold else 0, rnn.num_layers):
         sequence, final_state = _recurrent_layer(
@@ -56,6 +66,10 @@ def to_onnx(net: IntentNet, fold: bool = False) -> onnx.ModelProto:
             [
                 helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "time"]),
                 helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]),
+                *(
+                    helper.make_tensor_value_info(name, TensorProto.FLOAT, list(array.shape))
+                    for name, array in graph.tables.items()
+                ),
             ],
             [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])],
             graph.weights,
@@ -63,7 +77,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> onnx.ModelProto:
         opset_imports=[helper.make_opsetid("", OPSET)],
     )
     onnx.checker.check_model(model, full_check=True)
-    return model
+    return OnnxModel(model, graph.tables)
 
 
 def _mask(graph: GraphBuilder, ids_tb: str) -> str:

@@ -34,7 +34,7 @@ class OosDecision:
         """The same decision from a (B, k) top-k already at hand (k >= 2 unless C is 1):
         the predictor ranks anyway, so it need not sort twice. In numpy, because a torch op
         on a one-row tensor costs more than the arithmetic (this is on every request)."""
-        values, indices = values.numpy(force=True), indices.numpy(force=True)
+        values, indices = values.numpy(), indices.numpy()
         margin = values[:, 0] - values[:, 1] if values.shape[-1] > 1 else values[:, 0]
         flagged = (values[:, 0] < self.threshold) | (margin < self.ambiguity_threshold)
         if oos_index is not None:

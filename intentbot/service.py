@@ -13,7 +13,9 @@ BentoML's decorators need it then:
     INTENTBOT_MAX_CONCURRENCY      requests in flight before 429s (traffic.max_concurrency, none)
     INTENTBOT_MAX_BODY_BYTES       request body size before a 413 (default: room for the
                                    largest valid batch, see `Settings.body_limit`)
-    INTENTBOT_TORCH_THREADS        torch threads per worker (default 1; 0 keeps torch's choice)
+    INTENTBOT_TORCH_THREADS        threads per worker: torch's, and how many length groups of a
+                                   batch ONNX Runtime runs at once (default 1; 0: torch's choice)
+    INTENTBOT_ENGINE               onnx (default) or torch: what computes the logits
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from intentbot.artifact import load_bundle
+from intentbot.engine import ENGINES
 from intentbot.predictor import Prediction, Predictor
 from intentbot.responses import Responder
 from intentbot.schemas import (
@@ -69,10 +72,10 @@ class Settings:
     timeout: float = 30.0
     max_concurrency: int | None = None
     max_body_bytes: int | None = None
-    # one thread: a single message is answered faster (BENCHMARKS.md: 2.0 vs 2.5 ms idle, 1.95
-    # vs 32 ms on a busy 2-core machine), at ~20 % fewer utterances/s in batches of 256; the
-    # worker's event loop keeps a core, and BentoML workers add throughput
+    # one thread: the worker's event loop keeps a core, and BentoML workers add throughput
+    # (BENCHMARKS.md, "HTTP serving")
     torch_threads: int = 1
+    engine: str = "onnx"
 
     @property
     def body_limit(self) -> int:
@@ -100,10 +103,22 @@ class Settings:
             max_concurrency=_read(env, "MAX_CONCURRENCY", int, defaults.max_concurrency),
             max_body_bytes=_read(env, "MAX_BODY_BYTES", int, defaults.max_body_bytes),
             torch_threads=_read(env, "TORCH_THREADS", int, defaults.torch_threads),
+            engine=_read(env, "ENGINE", _engine_name, defaults.engine, " or ".join(ENGINES)),
         )
 
 
-def _read(env: Mapping[str, str], name: str, parse: Callable[[str], V], default: V) -> V:
+def _engine_name(raw: str) -> str | None:
+    return raw if raw in ENGINES else None
+
+
+def _read(
+    env: Mapping[str, str],
+    name: str,
+    parse: Callable[[str], V | None],
+    default: V,
+    expected: str | None = None,
+) -> V:
+    """`parse` raises ValueError or returns None for a value it rejects."""
     raw = env.get(PREFIX + name, "").strip()
     if not raw:
         return default
@@ -112,17 +127,25 @@ def _read(env: Mapping[str, str], name: str, parse: Callable[[str], V], default:
     except ValueError:
         value = None
     if value is None or (isinstance(value, int | float) and not value >= 0):
-        raise ValueError(f"{PREFIX}{name}={raw!r}: expected a non-negative {parse.__name__}")
+        expected = expected or f"a non-negative {parse.__name__}"
+        raise ValueError(f"{PREFIX}{name}={raw!r}: expected {expected}")
     return value
 
 
 class MicroBatcher(Generic[T, R]):
     """Runs the items of concurrent callers through `run` together, each caller getting its own
-    results in order: whatever arrives while a forward pass runs shares the next one."""
+    results in order: whatever arrives while a forward pass runs shares the next one.
 
-    def __init__(self, run: Callable[[list[T]], list[R]], max_batch_size: int) -> None:
+    A pass runs in a worker thread, so the event loop reads the next requests meanwhile; a pass
+    of at most `inline_up_to` items runs on the loop itself, because handing work to a thread
+    and back costs ~0.3 ms here, half of what one message takes (BENCHMARKS.md)."""
+
+    def __init__(
+        self, run: Callable[[list[T]], list[R]], max_batch_size: int, inline_up_to: int = 1
+    ) -> None:
         self.run = run
         self.max_batch_size = max_batch_size
+        self.inline_up_to = inline_up_to
         self._pending: deque[tuple[list[T], asyncio.Future[list[R]]]] = deque()
         self._lock = asyncio.Lock()  # one forward pass at a time
 
@@ -145,10 +168,12 @@ class MicroBatcher(Generic[T, R]):
                 size += len(batch[-1][0])
             if not batch:
                 return
+            items = [item for items, _ in batch for item in items]
             try:
-                results = await asyncio.to_thread(
-                    self.run, [item for items, _ in batch for item in items]
-                )
+                if len(items) <= self.inline_up_to:
+                    results = self.run(items)
+                else:
+                    results = await asyncio.to_thread(self.run, items)
             except Exception as error:  # every caller in the batch sees the failure
                 for _, future in batch:
                     future.set_exception(error)
@@ -297,7 +322,9 @@ class IntentService:
         if SETTINGS.torch_threads:
             torch.set_num_threads(SETTINGS.torch_threads)
         bundle = load_bundle(SETTINGS.model)
-        self.predictor = Predictor(bundle, SETTINGS.threshold, SETTINGS.ambiguity_threshold)
+        self.predictor = Predictor(
+            bundle, SETTINGS.threshold, SETTINGS.ambiguity_threshold, engine=SETTINGS.engine
+        )
         self.responder = Responder(bundle.replies, bundle.oos_label)
         self.batcher = MicroBatcher(self._predict, SETTINGS.limits.max_batch_size)
 

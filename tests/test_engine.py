@@ -6,14 +6,13 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import onnxruntime
 import pytest
 import torch
 
 from intentbot import engine as engine_module
 from intentbot.artifact import load_bundle
 from intentbot.encoder import POOLINGS, RECURRENT, EncoderConfig
-from intentbot.engine import FOLDED_FROM, GROUP, OnnxEngine, make_engine
+from intentbot.engine import FOLDED_FROM, GROUP, OnnxEngine, make_engine, onnx_session
 from intentbot.model import IntentNet, NetConfig
 from intentbot.onnx_graph import to_onnx
 from intentbot.predictor import Predictor
@@ -57,10 +56,7 @@ def test_graph_computes_what_torch_computes(
 ) -> None:
     net = random_net(kind, pooling, layers, bidirectional)
     ids, lengths = padded_batch([5, 1, 3, 5, 2])
-    session = onnxruntime.InferenceSession(
-        to_onnx(net, fold).SerializeToString(), providers=["CPUExecutionProvider"]
-    )
-    [logits] = session.run(["logits"], {"ids": ids.numpy(), "lengths": lengths.numpy()})
+    logits = onnx_session(to_onnx(net, fold))(ids.numpy(), lengths.numpy())
     torch.testing.assert_close(
         torch.from_numpy(logits), torch_logits(net, ids, lengths), atol=1e-5, rtol=1e-5
     )

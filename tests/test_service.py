@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -216,6 +217,9 @@ def test_settings_from_the_environment():
     )
     assert (settings.model, settings.threshold, settings.timeout) == ("intentbot:abc", 0.4, 30.0)
     assert Settings.from_env({"INTENTBOT_TORCH_THREADS": "2"}).torch_threads == 2
+    assert Settings.from_env({"INTENTBOT_ENGINE": "torch"}).engine == "torch"
+    with pytest.raises(ValueError, match="INTENTBOT_ENGINE='tflite': expected onnx or torch"):
+        Settings.from_env({"INTENTBOT_ENGINE": "tflite"})
 
 
 @pytest.mark.parametrize("value", ["many", "-1", "2.5"])
@@ -240,6 +244,22 @@ def test_micro_batcher_shares_forward_passes_and_keeps_order():
     assert [len(items) for items in runs] == [4, 4, 2]
 
 
+def test_micro_batcher_runs_one_item_on_the_loop_and_more_in_a_thread():
+    threads: dict[int, int] = {}
+
+    def run(items: list[int]) -> list[int]:
+        threads[len(items)] = threading.get_ident()
+        return items
+
+    async def main() -> list[list[int]]:
+        batcher = MicroBatcher(run, max_batch_size=8)
+        return [await batcher([1]), await batcher([1, 2])]
+
+    assert asyncio.run(main()) == [[1], [1, 2]]
+    assert threads[1] == threading.get_ident()  # asyncio.run's loop runs on this thread
+    assert threads[2] != threading.get_ident()
+
+
 def test_micro_batcher_passes_a_failure_to_every_caller():
     def run(items: list[int]) -> list[int]:
         raise RuntimeError("boom")
@@ -259,7 +279,7 @@ def test_micro_batcher_survives_a_caller_going_away():
         return items
 
     async def main() -> tuple[list[int], bool]:
-        batcher = MicroBatcher(run, max_batch_size=8)
+        batcher = MicroBatcher(run, max_batch_size=8, inline_up_to=0)  # every pass in a thread
         first, second = (asyncio.create_task(batcher([i])) for i in (1, 2))
         await asyncio.sleep(0.1)  # both are in the forward pass now running
         first.cancel()
@@ -277,8 +297,15 @@ def test_service_methods_in_process(trained_model, monkeypatch: pytest.MonkeyPat
     try:
         service = service_module.IntentService()
         assert torch.get_num_threads() == 2  # INTENTBOT_TORCH_THREADS
+        assert service.predictor.engine.threads == 2  # ONNX Runtime groups side by side
     finally:
         torch.set_num_threads(threads)
     result = asyncio.run(service.classify(text="What time is it?", top_k=3))
     assert (result.intent, len(result.ranking)) == ("time", 3)
+    monkeypatch.setattr(service_module, "SETTINGS", replace(settings, engine="torch"))
+    on_torch = service_module.IntentService()
+    same = asyncio.run(on_torch.classify(text="What time is it?", top_k=3))
+    assert [item.intent for item in same.ranking] == [item.intent for item in result.ranking]
+    assert same.confidence == pytest.approx(result.confidence, abs=1e-5)
+    torch.set_num_threads(threads)
     assert service.predictor.decision == load_bundle(trained_model.tag).decision
