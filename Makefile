@@ -44,7 +44,7 @@ BENCH_EPOCHS ?= 2
 bench: install ## speed benchmarks -> bench/results/*.json and BENCHMARKS.md (~15 min)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.training --bentoml-home $(BENCH_HOME) --data $(CLINC150) trainer.max_epochs=$(BENCH_EPOCHS)
-	$(PY) -m bench.inference --bentoml-home $(BENCH_HOME) --data $(CLINC150) $(ARGS)
+	$(PY) -m bench.inference --bentoml-home $(BENCH_HOME) --data $(CLINC150) --with-minilm $(ARGS)
 	$(PY) -m bench.serving --bentoml-home $(BENCH_HOME) --data $(CLINC150)
 
 bench-accuracy: install ## CLINC150 accuracy: 3 seeds x Full/Small/Imbalanced + peers (~35 min)

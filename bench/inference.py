@@ -26,10 +26,11 @@ from torch import nn
 from bench import fixtures, report
 from bench.peers import minilm_peer, tfidf_peer
 from intentbot.artifact import Bundle, load_bundle
-from intentbot.encoder import RecurrentEncoder
+from intentbot.engine import OnnxEngine
 from intentbot.predictor import Predictor
 
 BATCH = 256
+SHIPPED = "ONNX Runtime (shipped default)"
 TARGETS = {"single_median_ms": 0.5, "batch_utt_per_s": 15_000.0, "minilm_ratio": 50.0}
 
 
@@ -93,15 +94,15 @@ def threads(count: int | None) -> Iterator[None]:
 
 
 def reference_predictor(bundle: Bundle) -> Predictor:
-    """The reference path: `Predictor` as first written, texts in the caller's order."""
-    return Predictor(bundle, sort_by_length=False)
+    """The reference path: `Predictor` as first written (torch, texts in the caller's order)."""
+    return Predictor(bundle, sort_by_length=False, engine="torch")
 
 
 class AutogradPredictor(Predictor):
     """The reference path with autograd on: what `torch.inference_mode` saves."""
 
     def __init__(self, bundle: Bundle) -> None:
-        super().__init__(bundle, sort_by_length=False)
+        super().__init__(bundle, sort_by_length=False, engine="torch")
 
     def logits(self, texts: Sequence[str]) -> torch.Tensor:
         with torch.enable_grad():
@@ -110,25 +111,6 @@ class AutogradPredictor(Predictor):
                 ids, lengths = self.tokenizer.encode(texts[start : start + self.batch_size])
                 chunks.append(self.net(ids, lengths).detach())
             return torch.cat(chunks)
-
-
-def unpacked_when_unpadded(encoder: RecurrentEncoder) -> None:
-    """A batch without padding (every single utterance) needs no packed sequence: run the
-    recurrence on the plain tensor. Same arithmetic, fewer ops."""
-    packed_forward = encoder.forward
-
-    def forward(embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        if not bool((lengths == embedded.size(1)).all()) or encoder.config.pooling == "last":
-            return packed_forward(embedded, lengths)
-        outputs, _ = encoder.rnn(embedded)  # (B, T, H*dirs), every position real
-        if encoder.config.pooling == "mean":
-            return outputs.mean(dim=1)
-        if encoder.config.pooling == "max":
-            return outputs.max(dim=1).values
-        weights = torch.softmax(encoder.attention(outputs).squeeze(-1), dim=1)
-        return torch.einsum("bt,bth->bh", weights, outputs)
-
-    encoder.forward = forward
 
 
 def with_net(bundle: Bundle, net: nn.Module) -> Bundle:
@@ -252,34 +234,38 @@ def main() -> None:
         row.agreement = row.single_agreement = 1.0
         rows.append(row)
     levers: list[tuple[str, Callable[[], Predictor], int | None, str]] = [
-        ("autograd on (no inference_mode)", lambda: AutogradPredictor(bundle), None, ""),
-        ("1 torch thread", lambda: reference_predictor(bundle), 1, "torch.set_num_threads(1)"),
-        ("sorted by length", lambda: Predictor(bundle), None, "shipped default"),
-        ("sorted by length, 1 thread", lambda: Predictor(bundle), 1, ""),
+        ("torch: autograd on (no inference_mode)", lambda: AutogradPredictor(bundle), None, ""),
+        ("torch: 1 thread", lambda: reference_predictor(bundle), 1, "torch.set_num_threads(1)"),
         (
-            "no packing when unpadded",
-            lambda: unpacked_predictor(bundle),
+            "torch: sorted by length",
+            lambda: Predictor(bundle, engine="torch"),
             None,
-            "single utterances skip pack_padded_sequence",
+            "before ONNX Runtime",
         ),
         (
-            "int8 dynamic quantisation",
+            "torch: int8 dynamic quantisation",
             lambda: reference_predictor(quantized(bundle)),
             None,
             "GRU/LSTM + Linear, qint8",
         ),
         (
-            "int8 dynamic quantisation, 1 thread",
-            lambda: reference_predictor(quantized(bundle)),
-            1,
-            "",
+            "ONNX Runtime, fused graph only",
+            lambda: onnx_predictor(bundle, fold=False),
+            None,
+            "no folded first layer",
         ),
-        ("TorchScript (torch.jit.script)", lambda: reference_predictor(scripted(bundle)), None, ""),
+        ("ONNX Runtime, 1 thread", lambda: onnx_predictor(bundle), 1, "groups one after another"),
+        (
+            SHIPPED,
+            lambda: Predictor(bundle),
+            None,
+            "fused for < 8 texts, folded + length groups above",
+        ),
     ]
     for name, build, thread_count, note in [] if args.skip_levers else levers:
-        with console.status(name):
+        with console.status(name), threads(thread_count):
             try:
-                predictor = build()
+                predictor = build()  # under its thread count: the ONNX engine reads it
             except Exception as error:  # a lever that does not apply is reported, not fatal
                 rows.append(
                     Row(
@@ -364,14 +350,11 @@ def main() -> None:
     )
 
 
-def unpacked_predictor(bundle: Bundle) -> Predictor:
-    net = load_bundle(bundle.tag).net
-    unpacked_when_unpadded(net.encoder)
-    return reference_predictor(with_net(bundle, net))
-
-
-def scripted(bundle: Bundle) -> Bundle:
-    return with_net(bundle, torch.jit.script(load_bundle(bundle.tag).net))
+def onnx_predictor(bundle: Bundle, fold: bool = True) -> Predictor:
+    """The shipped path; `fold=False` keeps every layer on ONNX's fused operators."""
+    predictor = Predictor(bundle)
+    predictor.engine = OnnxEngine(predictor.net, fold=fold)
+    return predictor
 
 
 def evaluate_targets(rows: list[Row]) -> list[dict]:

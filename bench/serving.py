@@ -60,6 +60,13 @@ SERVERS = [
         levels="variant",
     ),
     Server(
+        "intentbot torch-engine",
+        None,
+        "intentbot",
+        env={"INTENTBOT_ENGINE": "torch"},  # the default is ONNX Runtime
+        levels="variant",
+    ),
+    Server(
         "intentbot 2-threads",
         None,
         "intentbot",

@@ -31,16 +31,17 @@ FOLD_LIMIT_BYTES = 512 * 2**20  # MiniLM's 30,522 tokens x BiGRU 192 fold into 1
 
 class OnnxEngine:
     """ONNX Runtime sessions over a snapshot of `net`'s weights (later training is not seen);
-    `threads` groups run at once (default: torch's thread count)."""
+    `threads` groups run at once (default: torch's thread count); `fold=False` answers batches
+    with the fused graph too, without the folded table's memory."""
 
-    def __init__(self, net: IntentNet, threads: int | None = None) -> None:
+    def __init__(self, net: IntentNet, threads: int | None = None, fold: bool = True) -> None:
         from intentbot.onnx_folded import table_bytes
         from intentbot.onnx_graph import to_onnx
 
         self.threads = threads or torch.get_num_threads()
         self._fused = onnx_session(to_onnx(net, fold=False))
-        fits = table_bytes(net) <= FOLD_LIMIT_BYTES
-        self._folded = onnx_session(to_onnx(net, fold=True)) if fits else None
+        fold = fold and table_bytes(net) <= FOLD_LIMIT_BYTES
+        self._folded = onnx_session(to_onnx(net, fold=True)) if fold else None
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
     def __call__(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
