@@ -75,7 +75,6 @@ def onnx_session(model: OnnxModel) -> Callable[[np.ndarray, np.ndarray], np.ndar
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initializers are not the user's
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
     session = onnxruntime.InferenceSession(
         model.proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
