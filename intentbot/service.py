@@ -137,15 +137,20 @@ class MicroBatcher(Generic[T, R]):
     results in order: whatever arrives while a forward pass runs shares the next one.
 
     A pass runs in a worker thread, so the event loop reads the next requests meanwhile; a pass
-    of at most `inline_up_to` items runs on the loop itself, because handing work to a thread
-    and back costs ~0.3 ms here, half of what one message takes (BENCHMARKS.md)."""
+    for which `inline_when(items)` is true runs on the loop itself, because handing work to a
+    thread and back costs ~0.3 ms here, half of what one message takes (BENCHMARKS.md). Inline
+    passes never batch (nothing else runs meanwhile), so the service keeps them for a lone
+    request."""
 
     def __init__(
-        self, run: Callable[[list[T]], list[R]], max_batch_size: int, inline_up_to: int = 1
+        self,
+        run: Callable[[list[T]], list[R]],
+        max_batch_size: int,
+        inline_when: Callable[[list[T]], bool] | None = None,
     ) -> None:
         self.run = run
         self.max_batch_size = max_batch_size
-        self.inline_up_to = inline_up_to
+        self.inline_when = inline_when
         self._pending: deque[tuple[list[T], asyncio.Future[list[R]]]] = deque()
         self._lock = asyncio.Lock()  # one forward pass at a time
 
@@ -170,7 +175,7 @@ class MicroBatcher(Generic[T, R]):
                 return
             items = [item for items, _ in batch for item in items]
             try:
-                if len(items) <= self.inline_up_to:
+                if self.inline_when is not None and self.inline_when(items):
                     results = self.run(items)
                 else:
                     results = await asyncio.to_thread(self.run, items)
@@ -196,6 +201,30 @@ class JsonBodies:
             headers = [(key, value) for key, value in scope["headers"] if key != b"content-type"]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
+
+
+class InFlight:
+    """ASGI middleware: counts the HTTP requests in progress in this worker."""
+
+    count = 0  # one event loop per worker process: no lock needed
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        InFlight.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            InFlight.count -= 1
+
+
+def _alone(texts: list[str]) -> bool:
+    """One text and no other request in progress: nothing could join its forward pass."""
+    return len(texts) == 1 and InFlight.count <= 1
 
 
 class BodyLimit:
@@ -326,7 +355,7 @@ class IntentService:
             bundle, SETTINGS.threshold, SETTINGS.ambiguity_threshold, engine=SETTINGS.engine
         )
         self.responder = Responder(bundle.replies, bundle.oos_label)
-        self.batcher = MicroBatcher(self._predict, SETTINGS.limits.max_batch_size)
+        self.batcher = MicroBatcher(self._predict, SETTINGS.limits.max_batch_size, _alone)
 
     @bentoml.api(input_spec=ClassifyRequest.with_limits(SETTINGS.limits))
     async def classify(self, text: str, top_k: int = DEFAULT_TOP_K) -> Classification:
@@ -378,5 +407,6 @@ def _openapi_document() -> dict:
 
 
 IntentService.add_asgi_middleware(JsonBodies)
+IntentService.add_asgi_middleware(InFlight)
 IntentService.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.body_limit)
 IntentService.add_asgi_middleware(OpenApiErrors, document=_openapi_document)

@@ -104,3 +104,12 @@ def test_trained_model_gives_the_same_answers_on_both_engines(trained_model) -> 
 def test_unknown_engine_is_named() -> None:
     with pytest.raises(ValueError, match=r"engine='tflite' is not one of \('onnx', 'torch'\)"):
         make_engine(random_net("gru", "max"), "tflite")
+
+
+def test_the_engine_leaves_the_floating_point_mode_alone() -> None:
+    """ONNX Runtime can flush subnormals to zero on the thread that runs it; that would change
+    arithmetic for the whole process (hypothesis, numpy), so the engine must not ask for it."""
+    engine = OnnxEngine(random_net("gru", "max"), threads=1)
+    ids, lengths = padded_batch([3, 2])
+    engine(ids, lengths)
+    assert np.float32(1.5e-38) / np.float32(4) > 0  # a subnormal result survives

@@ -244,7 +244,7 @@ def test_micro_batcher_shares_forward_passes_and_keeps_order():
     assert [len(items) for items in runs] == [4, 4, 2]
 
 
-def test_micro_batcher_runs_one_item_on_the_loop_and_more_in_a_thread():
+def test_micro_batcher_runs_chosen_passes_on_the_loop_and_others_in_a_thread():
     threads: dict[int, int] = {}
 
     def run(items: list[int]) -> list[int]:
@@ -252,12 +252,20 @@ def test_micro_batcher_runs_one_item_on_the_loop_and_more_in_a_thread():
         return items
 
     async def main() -> list[list[int]]:
-        batcher = MicroBatcher(run, max_batch_size=8)
+        batcher = MicroBatcher(run, max_batch_size=8, inline_when=lambda items: len(items) == 1)
         return [await batcher([1]), await batcher([1, 2])]
 
     assert asyncio.run(main()) == [[1], [1, 2]]
     assert threads[1] == threading.get_ident()  # asyncio.run's loop runs on this thread
     assert threads[2] != threading.get_ident()
+
+
+def test_only_a_lone_one_text_request_skips_the_thread(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(service_module.InFlight, "count", 1)
+    assert service_module._alone(["hi"])
+    assert not service_module._alone(["hi", "there"])
+    monkeypatch.setattr(service_module.InFlight, "count", 2)  # another request could join
+    assert not service_module._alone(["hi"])
 
 
 def test_micro_batcher_passes_a_failure_to_every_caller():
@@ -279,7 +287,7 @@ def test_micro_batcher_survives_a_caller_going_away():
         return items
 
     async def main() -> tuple[list[int], bool]:
-        batcher = MicroBatcher(run, max_batch_size=8, inline_up_to=0)  # every pass in a thread
+        batcher = MicroBatcher(run, max_batch_size=8)
         first, second = (asyncio.create_task(batcher([i])) for i in (1, 2))
         await asyncio.sleep(0.1)  # both are in the forward pass now running
         first.cancel()
