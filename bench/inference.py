@@ -259,7 +259,7 @@ def main() -> None:
             SHIPPED,
             lambda: Predictor(bundle),
             None,
-            "fused for < 8 texts, folded + length groups above",
+            "fused for < 4 texts, folded + length groups above",
         ),
     ]
     for name, build, thread_count, note in [] if args.skip_levers else levers:

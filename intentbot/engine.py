@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 ENGINES = ("onnx", "torch")
 Engine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids, lengths) -> logits
-FOLDED_FROM = 8  # texts per call from which the folded graph is faster (BENCHMARKS.md)
+FOLDED_FROM = 4  # texts per call from which the folded graph is faster (BENCHMARKS.md)
 GROUP = 32  # texts per length group
 FOLD_LIMIT_BYTES = 512 * 2**20  # MiniLM's 30,522 tokens x BiGRU 192 fold into 141 MB
 
