@@ -352,7 +352,7 @@ def main() -> None:
 
 def onnx_predictor(bundle: Bundle, fold: bool = True) -> Predictor:
     """The shipped path; `fold=False` keeps every layer on ONNX's fused operators."""
-    predictor = Predictor(bundle)
+    predictor = Predictor(bundle, engine="torch")  # the ONNX engine is built once, below
     predictor.engine = OnnxEngine(predictor.net, fold=fold)
     return predictor
 

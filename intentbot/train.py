@@ -120,7 +120,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         replies=load_replies(cfg.replies or BUNDLED_DATA / "replies.yaml"),
         config=OmegaConf.to_container(cfg, resolve=True),
     )
-    predictor = Predictor(bundle)
+    predictor = raw.with_decision(bundle.decision)
     metrics = {
         "val": score_examples(predictor, splits.val),
         "test": score_examples(predictor, splits.test),

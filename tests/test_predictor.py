@@ -56,3 +56,11 @@ def test_sorting_keeps_the_order_of_the_texts() -> None:
     assert [p.text for p in predictor.predict(texts)] == texts
     one_by_one = torch.cat([predictor.logits([text]) for text in texts])
     torch.testing.assert_close(predictor.logits(texts), one_by_one)
+
+
+def test_with_decision_shares_the_engine_and_leaves_the_original_alone() -> None:
+    predictor = Predictor(make_bundle("gru", "max"))
+    strict = predictor.with_decision(OosDecision(threshold=1.1))  # nothing is that sure
+    assert strict.engine is predictor.engine
+    assert all(p.out_of_scope for p in strict.predict(TEXTS))
+    assert predictor.decision == OosDecision(threshold=0.2)
