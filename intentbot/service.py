@@ -56,6 +56,7 @@ from intentbot.schemas import (
 )
 
 PREFIX = "INTENTBOT_"
+GATHER_TURNS = 8  # event-loop turns a caller waits for others to join its pass, at most
 T = TypeVar("T")
 R = TypeVar("R")
 V = TypeVar("V")
@@ -72,8 +73,8 @@ class Settings:
     timeout: float = 30.0
     max_concurrency: int | None = None
     max_body_bytes: int | None = None
-    # one thread: the worker's event loop keeps a core, and BentoML workers add throughput
-    # (BENCHMARKS.md, "HTTP serving")
+    # one thread: a pass runs on the event loop's thread, and more cores pay as more BentoML
+    # workers (BENCHMARKS.md, "HTTP serving")
     torch_threads: int = 1
     engine: str = "onnx"
 
@@ -134,59 +135,70 @@ def _read(
 
 class MicroBatcher(Generic[T, R]):
     """Runs the items of concurrent callers through `run` together, each caller getting its own
-    results in order: whatever arrives while a forward pass runs shares the next one.
+    results in order.
 
-    A pass runs in a worker thread, so the event loop reads the next requests meanwhile; a pass
-    for which `inline_when(items)` is true runs on the loop itself, because handing work to a
-    thread and back costs ~0.3 ms here, half of what one message takes (BENCHMARKS.md). Inline
-    passes never batch (nothing else runs meanwhile), so the service keeps them for a lone
-    request."""
+    Passes run on the event loop itself, not in a worker thread: with a thread, the loop and the
+    pass take the GIL from each other at every switch (Python hands it over only after 5 ms),
+    and a worker did 496 requests/s at concurrency 32 against 764 on the loop (BENCHMARKS.md).
+    A caller first lets the loop run a few turns, until no new caller arrives, so that requests
+    already read from their sockets reach the queue and share its pass."""
 
-    def __init__(
-        self,
-        run: Callable[[list[T]], list[R]],
-        max_batch_size: int,
-        inline_when: Callable[[list[T]], bool] | None = None,
-    ) -> None:
+    def __init__(self, run: Callable[[list[T]], list[R]], max_batch_size: int) -> None:
         self.run = run
         self.max_batch_size = max_batch_size
-        self.inline_when = inline_when
         self._pending: deque[tuple[list[T], asyncio.Future[list[R]]]] = deque()
-        self._lock = asyncio.Lock()  # one forward pass at a time
+        self._queued_items = 0
+        self._arrivals = 0  # callers so far: a turn that leaves it unchanged brought nobody
 
     async def __call__(self, items: Sequence[T]) -> list[R]:
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
         self._pending.append((list(items), future))
+        self._queued_items += len(items)
+        self._arrivals += 1
+        try:
+            await self._gather_arrivals()
+        except asyncio.CancelledError:
+            future.cancel()  # the next pass drops its items
+            raise
         while not future.done():
-            # shielded: a caller that goes away must not strand the others in its batch
-            await asyncio.shield(self._flush())
+            self._flush()
         return future.result()
 
-    async def _flush(self) -> None:
-        """Run the oldest pending requests, up to `max_batch_size` items, in one call."""
-        async with self._lock:
-            batch, size = [], 0
-            while self._pending and (
-                not batch or size + len(self._pending[0][0]) <= self.max_batch_size
-            ):
-                batch.append(self._pending.popleft())
-                size += len(batch[-1][0])
-            if not batch:
+    async def _gather_arrivals(self) -> None:
+        """Yield to the loop until a turn brings no new caller, a full pass waits, or
+        `GATHER_TURNS` turns have passed (arrivals that never stop must not starve anyone)."""
+        for _ in range(GATHER_TURNS):
+            if self._queued_items >= self.max_batch_size:
                 return
-            items = [item for items, _ in batch for item in items]
-            try:
-                if self.inline_when is not None and self.inline_when(items):
-                    results = self.run(items)
-                else:
-                    results = await asyncio.to_thread(self.run, items)
-            except Exception as error:  # every caller in the batch sees the failure
-                for _, future in batch:
-                    future.set_exception(error)
+            arrivals = self._arrivals
+            await asyncio.sleep(0)
+            if self._arrivals == arrivals:
                 return
-            start = 0
-            for items, future in batch:
-                future.set_result(results[start : start + len(items)])
-                start += len(items)
+
+    def _flush(self) -> None:
+        """Run the oldest pending requests, up to `max_batch_size` items, in one call; callers
+        that went away (cancelled futures) are dropped, not computed."""
+        batch, size = [], 0
+        while self._pending and (
+            not batch or size + len(self._pending[0][0]) <= self.max_batch_size
+        ):
+            items, future = self._pending.popleft()
+            self._queued_items -= len(items)
+            if not future.done():
+                batch.append((items, future))
+                size += len(items)
+        if not batch:
+            return
+        try:
+            results = self.run([item for items, _ in batch for item in items])
+        except Exception as error:  # every caller in the batch sees the failure
+            for _, future in batch:
+                future.set_exception(error)
+            return
+        start = 0
+        for items, future in batch:
+            future.set_result(results[start : start + len(items)])
+            start += len(items)
 
 
 class JsonBodies:
@@ -201,30 +213,6 @@ class JsonBodies:
             headers = [(key, value) for key, value in scope["headers"] if key != b"content-type"]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
-
-
-class InFlight:
-    """ASGI middleware: counts the HTTP requests in progress in this worker."""
-
-    count = 0  # one event loop per worker process: no lock needed
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        InFlight.count += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            InFlight.count -= 1
-
-
-def _alone(texts: list[str]) -> bool:
-    """One text and no other request in progress: nothing could join its forward pass."""
-    return len(texts) == 1 and InFlight.count <= 1
 
 
 class BodyLimit:
@@ -355,7 +343,7 @@ class IntentService:
             bundle, SETTINGS.threshold, SETTINGS.ambiguity_threshold, engine=SETTINGS.engine
         )
         self.responder = Responder(bundle.replies, bundle.oos_label)
-        self.batcher = MicroBatcher(self._predict, SETTINGS.limits.max_batch_size, _alone)
+        self.batcher = MicroBatcher(self._predict, SETTINGS.limits.max_batch_size)
 
     @bentoml.api(input_spec=ClassifyRequest.with_limits(SETTINGS.limits))
     async def classify(self, text: str, top_k: int = DEFAULT_TOP_K) -> Classification:
@@ -407,6 +395,5 @@ def _openapi_document() -> dict:
 
 
 IntentService.add_asgi_middleware(JsonBodies)
-IntentService.add_asgi_middleware(InFlight)
 IntentService.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.body_limit)
 IntentService.add_asgi_middleware(OpenApiErrors, document=_openapi_document)

@@ -244,28 +244,60 @@ def test_micro_batcher_shares_forward_passes_and_keeps_order():
     assert [len(items) for items in runs] == [4, 4, 2]
 
 
-def test_micro_batcher_runs_chosen_passes_on_the_loop_and_others_in_a_thread():
-    threads: dict[int, int] = {}
+def test_micro_batcher_runs_passes_on_the_event_loop_thread():
+    threads: list[int] = []
 
     def run(items: list[int]) -> list[int]:
-        threads[len(items)] = threading.get_ident()
+        threads.append(threading.get_ident())
         return items
 
     async def main() -> list[list[int]]:
-        batcher = MicroBatcher(run, max_batch_size=8, inline_when=lambda items: len(items) == 1)
+        batcher = MicroBatcher(run, max_batch_size=8)
         return [await batcher([1]), await batcher([1, 2])]
 
     assert asyncio.run(main()) == [[1], [1, 2]]
-    assert threads[1] == threading.get_ident()  # asyncio.run's loop runs on this thread
-    assert threads[2] != threading.get_ident()
+    assert threads == [threading.get_ident()] * 2  # asyncio.run's loop runs on this thread
 
 
-def test_only_a_lone_one_text_request_skips_the_thread(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(service_module.InFlight, "count", 1)
-    assert service_module._alone(["hi"])
-    assert not service_module._alone(["hi", "there"])
-    monkeypatch.setattr(service_module.InFlight, "count", 2)  # another request could join
-    assert not service_module._alone(["hi"])
+def test_micro_batcher_waits_for_arrivals_but_not_forever():
+    """Callers keep arriving, one per event-loop turn: the first is still answered, after a
+    pass that gathered some of them."""
+    runs: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        runs.append(items)
+        return items
+
+    async def main() -> tuple[list[int], int]:
+        batcher = MicroBatcher(run, max_batch_size=1000)
+        first = asyncio.create_task(batcher([0]))
+        others = []
+        while not first.done() and len(others) < 100:
+            others.append(asyncio.create_task(batcher([len(others) + 1])))
+            await asyncio.sleep(0)
+        await asyncio.gather(*others)
+        return await first, len(others)
+
+    answer, arrived_meanwhile = asyncio.run(main())
+    assert answer == [0]
+    assert arrived_meanwhile <= service_module.GATHER_TURNS + 2 < 100
+    assert len(runs[0]) > 1
+    computed = [item for items in runs for item in items]
+    assert sorted(computed) == list(range(len(computed)))  # each caller's text, once
+
+
+def test_micro_batcher_does_not_wait_once_a_full_pass_is_queued():
+    runs: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        runs.append(items)
+        return items
+
+    async def main() -> list[int]:
+        return await MicroBatcher(run, max_batch_size=3)([1, 2, 3])
+
+    assert asyncio.run(main()) == [1, 2, 3]
+    assert runs == [[1, 2, 3]]
 
 
 def test_micro_batcher_passes_a_failure_to_every_caller():
@@ -279,22 +311,22 @@ def test_micro_batcher_passes_a_failure_to_every_caller():
     assert all(isinstance(outcome, RuntimeError) for outcome in asyncio.run(main()))
 
 
-def test_micro_batcher_survives_a_caller_going_away():
-    gate = threading.Event()
+def test_micro_batcher_drops_a_caller_that_went_away():
+    runs: list[list[int]] = []
 
     def run(items: list[int]) -> list[int]:
-        gate.wait(timeout=10)
+        runs.append(items)
         return items
 
     async def main() -> tuple[list[int], bool]:
         batcher = MicroBatcher(run, max_batch_size=8)
         first, second = (asyncio.create_task(batcher([i])) for i in (1, 2))
-        await asyncio.sleep(0.1)  # both are in the forward pass now running
+        await asyncio.sleep(0)  # both are queued, waiting for others to join their pass
         first.cancel()
-        gate.set()
         return await second, first.cancelled()
 
     assert asyncio.run(main()) == ([2], True)
+    assert runs == [[2]]  # the cancelled caller's text was not computed
 
 
 def test_service_methods_in_process(trained_model, monkeypatch: pytest.MonkeyPatch):
