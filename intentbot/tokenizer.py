@@ -6,6 +6,7 @@ every sequence so that even an utterance that normalises to nothing has length o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -16,6 +17,11 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 PAD, UNK, BOS = "[PAD]", "[UNK]", "[BOS]"
 KINDS = ("word", "wordpiece")
 NORMALIZATIONS = ("nfc", "nfd", "nfkc", "nfkd")
+
+# Utterances are short: handing a batch to tokenizers' thread pool costs more than it saves, and
+# its threads then compete with the forward pass (a batch of 256 CLINC150 texts inside `predict`:
+# 6.5 ms with the pool, 4.7 ms without; BENCHMARKS.md). A value the user has set wins.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class IntentTokenizer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -78,3 +79,15 @@ def test_a_word_vocabulary_gets_the_same_ids_in_every_process():
         for _ in range(3)
     }
     assert len(saved) == 1
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "false"), ("true", "true")])
+def test_tokenizers_thread_pool_is_off_unless_the_user_chose(preset: str | None, expected: str):
+    """Short utterances tokenize faster without the pool (BENCHMARKS.md); a user's choice wins."""
+    env = {key: value for key, value in os.environ.items() if key != "TOKENIZERS_PARALLELISM"}
+    if preset is not None:
+        env["TOKENIZERS_PARALLELISM"] = preset
+    script = "import os, intentbot.tokenizer; print(os.environ['TOKENIZERS_PARALLELISM'])"
+    command = [sys.executable, "-c", script]
+    shown = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == expected
