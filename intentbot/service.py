@@ -41,7 +41,6 @@ from intentbot.predictor import Prediction, Predictor
 from intentbot.responses import Responder
 from intentbot.schemas import (
     DEFAULT_TOP_K,
-    MAX_TOP_K,
     RASA_RANKING_LENGTH,
     Classification,
     ClassifyBatchRequest,
@@ -56,6 +55,7 @@ from intentbot.schemas import (
 )
 
 PREFIX = "INTENTBOT_"
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 GATHER_TURNS = 8  # event-loop turns a caller waits for others to join its pass, at most
 T = TypeVar("T")
 R = TypeVar("R")
@@ -209,10 +209,15 @@ class JsonBodies:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["method"] == "POST" and not _declares_json(scope):
             headers = [(key, value) for key, value in scope["headers"] if key != b"content-type"]
-            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+            scope = {**scope, "headers": [*headers, JSON_CONTENT_TYPE]}
         await self.app(scope, receive, send)
+
+
+def _declares_json(scope: Scope) -> bool:
+    """The request says plainly that its body is JSON: nothing to rewrite."""
+    return [item for item in scope["headers"] if item[0] == b"content-type"] == [JSON_CONTENT_TYPE]
 
 
 class BodyLimit:
@@ -369,12 +374,15 @@ class IntentService:
         return RasaParse(text=text, intent=intent, intent_ranking=ranking)
 
     async def _classify(self, texts: Sequence[str], top_k: int) -> list[Classification]:
-        return [self._answer(prediction, top_k) for prediction in await self.batcher(texts)]
+        predictions = await self.batcher([(text, top_k) for text in texts])
+        return [self._answer(prediction, top_k) for prediction in predictions]
 
-    def _predict(self, texts: list[str]) -> list[Prediction]:
-        FORWARD_PASS_SIZE.observe(len(texts))
-        # the widest ranking any request may ask for; each caller keeps its own top_k
-        return self.predictor.predict(texts, top_k=MAX_TOP_K)
+    def _predict(self, requests: list[tuple[str, int]]) -> list[Prediction]:
+        """One forward pass for the (text, top_k) of every caller in the batch."""
+        FORWARD_PASS_SIZE.observe(len(requests))
+        # the widest ranking any caller asked for; each keeps its own top_k in `_answer`
+        widest = max(top_k for _, top_k in requests)
+        return self.predictor.predict([text for text, _ in requests], top_k=widest)
 
     def _answer(self, prediction: Prediction, top_k: int) -> Classification:
         return Classification(

@@ -349,3 +349,27 @@ def test_service_methods_in_process(trained_model, monkeypatch: pytest.MonkeyPat
     assert same.confidence == pytest.approx(result.confidence, abs=1e-5)
     torch.set_num_threads(threads)
     assert service.predictor.decision == load_bundle(trained_model.tag).decision
+
+
+def test_callers_sharing_a_pass_keep_their_own_top_k(
+    trained_model, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(service_module, "SETTINGS", Settings(model=trained_model.tag))
+    service = service_module.IntentService()
+    widths: list[int] = []
+    predict = service.predictor.predict
+
+    def recorded(texts: list[str], top_k: int) -> list:
+        widths.append(top_k)
+        return predict(texts, top_k=top_k)
+
+    monkeypatch.setattr(service.predictor, "predict", recorded)
+
+    async def both() -> list[Classification]:
+        return await asyncio.gather(
+            service.classify(text="hi", top_k=1), service.classify(text="What time is it?")
+        )
+
+    narrow, default = asyncio.run(both())
+    assert (len(narrow.ranking), len(default.ranking)) == (1, 5)
+    assert widths == [5]  # one pass, as wide as the widest request
