@@ -41,7 +41,7 @@ serve: install ## serve intentbot:latest (or INTENTBOT_MODEL) on PORT
 BENCH_HOME ?= /tmp/intentbot-bench-store
 BENCH_EPOCHS ?= 2
 
-bench: install ## speed benchmarks -> bench/results/*.json (~11 min; BENCHMARKS.md by hand)
+bench: install ## speed benchmarks -> bench/results/*.json (~10 min; BENCHMARKS.md by hand)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.training --bentoml-home $(BENCH_HOME) --data $(CLINC150) trainer.max_epochs=$(BENCH_EPOCHS)
 	$(PY) -m bench.inference --bentoml-home $(BENCH_HOME) --data $(CLINC150) --with-minilm $(ARGS)
