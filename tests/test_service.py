@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -228,6 +228,17 @@ def test_malformed_setting_is_named(value: str):
         Settings.from_env({"INTENTBOT_MAX_TEXT_LENGTH": value})
 
 
+def recorded_passes() -> tuple[list[list[int]], Callable[[list[int]], list[int]]]:
+    """A forward pass that answers each item with itself, and the list of passes it ran."""
+    runs: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        runs.append(items)
+        return items
+
+    return runs, run
+
+
 def test_micro_batcher_shares_forward_passes_and_keeps_order():
     runs: list[list[int]] = []
 
@@ -262,11 +273,7 @@ def test_micro_batcher_runs_passes_on_the_event_loop_thread():
 def test_micro_batcher_waits_for_arrivals_but_not_forever():
     """Callers keep arriving, one per event-loop turn: the first is still answered, after a
     pass that gathered some of them."""
-    runs: list[list[int]] = []
-
-    def run(items: list[int]) -> list[int]:
-        runs.append(items)
-        return items
+    runs, run = recorded_passes()
 
     async def main() -> tuple[list[int], int]:
         batcher = MicroBatcher(run, max_batch_size=1000)
@@ -287,11 +294,7 @@ def test_micro_batcher_waits_for_arrivals_but_not_forever():
 
 
 def test_micro_batcher_does_not_wait_once_a_full_pass_is_queued():
-    runs: list[list[int]] = []
-
-    def run(items: list[int]) -> list[int]:
-        runs.append(items)
-        return items
+    runs, run = recorded_passes()
 
     async def main() -> list[int]:
         return await MicroBatcher(run, max_batch_size=3)([1, 2, 3])
@@ -312,11 +315,7 @@ def test_micro_batcher_passes_a_failure_to_every_caller():
 
 
 def test_micro_batcher_drops_a_caller_that_went_away():
-    runs: list[list[int]] = []
-
-    def run(items: list[int]) -> list[int]:
-        runs.append(items)
-        return items
+    runs, run = recorded_passes()
 
     async def main() -> tuple[list[int], bool]:
         batcher = MicroBatcher(run, max_batch_size=8)
