@@ -55,7 +55,6 @@ from intentbot.schemas import (
 )
 
 PREFIX = "INTENTBOT_"
-JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 GATHER_TURNS = 8  # event-loop turns a caller waits for others to join its pass, at most
 T = TypeVar("T")
 R = TypeVar("R")
@@ -147,13 +146,11 @@ class MicroBatcher(Generic[T, R]):
         self.run = run
         self.max_batch_size = max_batch_size
         self._pending: deque[tuple[list[T], asyncio.Future[list[R]]]] = deque()
-        self._queued_items = 0
         self._arrivals = 0  # callers so far: a turn that leaves it unchanged brought nobody
 
     async def __call__(self, items: Sequence[T]) -> list[R]:
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
         self._pending.append((list(items), future))
-        self._queued_items += len(items)
         self._arrivals += 1
         try:
             await self._gather_arrivals()
@@ -168,7 +165,7 @@ class MicroBatcher(Generic[T, R]):
         """Yield to the loop until a turn brings no new caller, a full pass waits, or
         `GATHER_TURNS` turns have passed (arrivals that never stop must not starve anyone)."""
         for _ in range(GATHER_TURNS):
-            if self._queued_items >= self.max_batch_size:
+            if sum(len(items) for items, _ in self._pending) >= self.max_batch_size:
                 return
             arrivals = self._arrivals
             await asyncio.sleep(0)
@@ -183,7 +180,6 @@ class MicroBatcher(Generic[T, R]):
             not batch or size + len(self._pending[0][0]) <= self.max_batch_size
         ):
             items, future = self._pending.popleft()
-            self._queued_items -= len(items)
             if not future.done():
                 batch.append((items, future))
                 size += len(items)
@@ -209,15 +205,10 @@ class JsonBodies:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not _declares_json(scope):
+        if scope["type"] == "http" and scope["method"] == "POST":
             headers = [(key, value) for key, value in scope["headers"] if key != b"content-type"]
-            scope = {**scope, "headers": [*headers, JSON_CONTENT_TYPE]}
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
-
-
-def _declares_json(scope: Scope) -> bool:
-    """The request says plainly that its body is JSON: nothing to rewrite."""
-    return [item for item in scope["headers"] if item[0] == b"content-type"] == [JSON_CONTENT_TYPE]
 
 
 class BodyLimit:
