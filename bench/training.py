@@ -22,7 +22,7 @@ from rich.console import Console
 from bench import fixtures, report
 from bench.memory import RssSampler
 from bench.peers import tfidf_peer
-from intentbot.artifact import load_bundle
+from intentbot.store import load_bundle
 
 TARGET_SECONDS = 300.0
 

@@ -10,7 +10,7 @@ THEME = Theme(
     {
         "step": "bold cyan",
         "path": "magenta",
-        "figure": "bold green",
+        "score": "bold green",
         "warning": "yellow",
         "error": "bold red",
         "muted": "dim",
@@ -19,6 +19,7 @@ THEME = Theme(
 
 
 def make_console(**options: object) -> Console:
+    """A Console with the shared theme, so `[step]`, `[path]`, `[score]` etc. render alike."""
     return Console(theme=THEME, **options)
 
 

@@ -10,8 +10,9 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -19,7 +20,6 @@ import yaml
 TEXT_COLUMNS = ("text", "utterance", "sentence", "query")
 LABEL_COLUMNS = ("intent", "label", "category")
 CLINC150_VARIANTS = ("full", "small", "imbalanced", "oos_plus")
-SUFFIXES = (".csv", ".tsv", ".jsonl", ".yml", ".yaml", ".json")
 
 
 class DataError(ValueError):
@@ -38,21 +38,26 @@ class Example:
 def read_examples(
     path: str | Path, text_column: str | None = None, label_column: str | None = None
 ) -> list[Example]:
-    """Read a labelled file, choosing the format by its extension."""
+    """Read a labelled file, choosing the reader by its extension (`READERS`)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        return _read_table(path, "\t" if suffix == ".tsv" else ",", text_column, label_column)
-    if suffix == ".jsonl":
-        return _read_jsonl(path)
-    if suffix in (".yml", ".yaml"):
-        return _read_rasa_yaml(path)
-    raise DataError(
-        f"{path}: unsupported extension {suffix!r}; use one of .csv, .tsv, .jsonl, .yml, .yaml "
-        "(CLINC150 .json files go through data=clinc150)"
-    )
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(
+            f"{path}: unsupported extension {path.suffix.lower()!r}; use one of "
+            f"{', '.join(READERS)} (CLINC150 .json files go through data=clinc150)"
+        )
+    return reader(path, Columns(text_column, label_column))
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which table columns hold the text and the label (None: found by name in the header);
+    JSONL and Rasa YAML name their fields themselves."""
+
+    text: str | None = None
+    label: str | None = None
 
 
 def _read_text(path: Path) -> str:
@@ -88,9 +93,7 @@ def _pick_column(
     )
 
 
-def _read_table(
-    path: Path, delimiter: str, text_column: str | None, label_column: str | None
-) -> list[Example]:
+def _read_table(path: Path, columns: Columns, delimiter: str) -> list[Example]:
     # newline="" lets the csv module keep line breaks inside quoted cells (and U+2028 & co.
     # inside an utterance are text, not row ends)
     rows = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter)
@@ -107,8 +110,8 @@ def _read_table(
             header = row
             if not header:
                 break
-            text_at = _pick_column(header, text_column, TEXT_COLUMNS, "text", f"{path}:1")
-            label_at = _pick_column(header, label_column, LABEL_COLUMNS, "label", f"{path}:1")
+            text_at = _pick_column(header, columns.text, TEXT_COLUMNS, "text", f"{path}:1")
+            label_at = _pick_column(header, columns.label, LABEL_COLUMNS, "label", f"{path}:1")
             continue
         if not any(cell.strip() for cell in row):
             continue
@@ -121,7 +124,7 @@ def _read_table(
     return examples
 
 
-def _read_jsonl(path: Path) -> list[Example]:
+def _read_jsonl(path: Path, columns: Columns) -> list[Example]:
     examples = []
     # JSON Lines end at "\n" only: U+2028 and friends may sit raw inside a JSON string
     for line, raw in enumerate(_read_text(path).split("\n"), start=1):
@@ -145,7 +148,7 @@ def _read_jsonl(path: Path) -> list[Example]:
 _RASA_ENTITY = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
 
-def _read_rasa_yaml(path: Path) -> list[Example]:
+def _read_rasa_yaml(path: Path, columns: Columns) -> list[Example]:
     """Rasa NLU training data: `nlu: [{intent: X, examples: "- text\\n- text"}]`."""
     text = _read_text(path)
     try:
@@ -189,6 +192,16 @@ def _mapping_value(node: yaml.Node, key: str) -> yaml.Node | None:
         if key_node.value == key:
             return value_node
     return None
+
+
+# One entry per file format: a new format is a reader function and a line here.
+READERS: dict[str, Callable[[Path, Columns], list[Example]]] = {
+    ".csv": partial(_read_table, delimiter=","),
+    ".tsv": partial(_read_table, delimiter="\t"),
+    ".jsonl": _read_jsonl,
+    ".yml": _read_rasa_yaml,
+    ".yaml": _read_rasa_yaml,
+}
 
 
 def read_clinc150(path: str | Path, variant: str = "full") -> dict[str, list[Example]]:

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-RECURRENT = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+from intentbot.engine.kinds import KINDS
+
 POOLINGS = ("last", "mean", "max", "attention")
 
 
@@ -30,8 +31,8 @@ class EncoderConfig:
     nonlinearity: str = "tanh"
 
     def __post_init__(self) -> None:
-        if self.kind not in RECURRENT:
-            raise ValueError(f"encoder.kind={self.kind!r} is not one of {sorted(RECURRENT)}")
+        if self.kind not in KINDS:
+            raise ValueError(f"encoder.kind={self.kind!r} is not one of {sorted(KINDS)}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"encoder.pooling={self.pooling!r} is not one of {POOLINGS}")
         if self.nonlinearity not in ("tanh", "relu"):
@@ -39,15 +40,19 @@ class EncoderConfig:
 
     @property
     def output_size(self) -> int:
+        """Width of the utterance vector: `hidden_size`, doubled when bidirectional."""
         return self.hidden_size * (2 if self.bidirectional else 1)
 
 
 class RecurrentEncoder(nn.Module):
+    """The RNN/GRU/LSTM part of IntentNet: (B, T, E) embeddings -> (B, output_size), pooled
+    over real tokens only; intentbot/engine/graph.py rebuilds the same arithmetic in ONNX."""
+
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         self.config = config
         extra = {"nonlinearity": config.nonlinearity} if config.kind == "rnn" else {}
-        self.rnn = RECURRENT[config.kind](
+        self.rnn = KINDS[config.kind].module(
             input_size=config.embedding_dim,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,

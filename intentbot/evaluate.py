@@ -13,19 +13,19 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from intentbot.artifact import load_bundle
+from intentbot.cli import exit_on_user_error
 from intentbot.console import make_console, print_step
 from intentbot.corpus import DataError, Example, deduplicate, read_examples
-from intentbot.errors import exit_on_user_error
-from intentbot.evaluation import answer, errors, summarise
-from intentbot.evaluation_diff import compare
-from intentbot.evaluation_plots import (
+from intentbot.evaluation.answers import answer, errors, summarise
+from intentbot.evaluation.diff import compare
+from intentbot.evaluation.plots import (
     plot_confidence_histogram,
     plot_confusions,
     plot_reliability,
 )
-from intentbot.evaluation_view import comparison_tables, per_intent_table, summary_table
+from intentbot.evaluation.view import comparison_tables, per_intent_table, summary_table
 from intentbot.predictor import Predictor
+from intentbot.store import load_bundle
 
 
 def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> dict:
@@ -85,6 +85,7 @@ def held_out_examples(data: DictConfig) -> list[Example]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    """The command line: Hydra composes conf/evaluate.yaml; a user's mistake is one line."""
     with exit_on_user_error(make_console()):
         evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
 

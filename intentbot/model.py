@@ -36,10 +36,12 @@ class NetConfig:
     freeze_embedding: bool = False  # pretrained embeddings keep their values
 
     def to_dict(self) -> dict:
+        """Plain JSON-able values: for net.json and the checkpoint's hyperparameters."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, record: dict) -> NetConfig:
+        """Inverse of `to_dict`: rebuilds the nested configs (JSON turned tuples into lists)."""
         head = dict(record["head"], hidden_sizes=tuple(record["head"]["hidden_sizes"]))
         return cls(
             **{**record, "encoder": EncoderConfig(**record["encoder"]), "head": HeadConfig(**head)}
@@ -47,6 +49,9 @@ class NetConfig:
 
 
 class IntentNet(nn.Module):
+    """The classifier training fits and every engine computes: (B, T) ids and (B,) lengths
+    -> (B, C) logits, one column per `LabelSet` name; `config` alone rebuilds it."""
+
     def __init__(self, config: NetConfig) -> None:
         super().__init__()
         self.config = config

@@ -42,6 +42,7 @@ class OosDecision:
         return torch.from_numpy(flagged)
 
     def to_dict(self) -> dict[str, float]:
+        """decision.json in a bundle, and the `decision` of an evaluation report."""
         return asdict(self)
 
 

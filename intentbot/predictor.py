@@ -2,7 +2,7 @@
 
 Training (validation and test scoring), evaluation, the HTTP service and the local chat all
 call `Predictor`, so they cannot disagree. It computes logits with ONNX Runtime by default
-(`engine`, see intentbot/engine.py); `engine="torch"` runs the same weights in torch.
+(`engine`, see intentbot/engine/runtime.py); `engine="torch"` runs the same weights in torch.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from intentbot.artifact import Bundle
-from intentbot.engine import make_engine
+from intentbot.bundle import Bundle
+from intentbot.engine.runtime import make_engine
 from intentbot.oos import OosDecision
 
 
 @dataclass(frozen=True)
 class ScoredIntent:
+    """One row of a `Prediction.ranking`: an intent and its calibrated probability."""
+
     intent: str
     confidence: float
 
@@ -27,7 +29,8 @@ class ScoredIntent:
 @dataclass(frozen=True)
 class Prediction:
     """`intent` is the out-of-scope label when `out_of_scope`; `confidence` is the model's
-    top-1 probability either way."""
+    top-1 probability either way. `ranking` is the model's top intents, most likely first, as
+    they were before the out-of-scope decision."""
 
     text: str
     intent: str
@@ -37,6 +40,10 @@ class Prediction:
 
 
 class Predictor:
+    """A bundle ready to answer: texts -> logits -> `Prediction`s. The only inference path, so
+    training's scores, evaluation, the service and the chat cannot disagree; `threshold` and
+    `ambiguity_threshold` override the bundle's decision when given."""
+
     def __init__(
         self,
         bundle: Bundle,
@@ -68,6 +75,7 @@ class Predictor:
 
     @property
     def oos_label(self) -> str:
+        """The intent a `Prediction` names when it is out of scope."""
         return self.labels.oos_label
 
     @torch.inference_mode()
@@ -92,6 +100,8 @@ class Predictor:
         return restored
 
     def predict(self, texts: Sequence[str], top_k: int = 5) -> list[Prediction]:
+        """One `Prediction` per text, in order, with the out-of-scope decision applied and the
+        `top_k` most likely intents as its ranking."""
         probs = self.decision.probabilities(self.logits(texts))  # (N, C)
         top = probs.topk(min(max(top_k, 2), probs.size(-1)), dim=-1)
         flagged = self.decision.out_of_scope_from_top(

@@ -34,6 +34,7 @@ class PretrainedEmbeddings:
 
     @property
     def dim(self) -> int:
+        """The embedding width; training sets the encoder's `embedding_dim` to it."""
         return self.weights.size(1)
 
 

@@ -1,6 +1,6 @@
-"""Scores of a model's final decisions: the figures metrics.json and evaluation reports carry.
+"""Scores of a model's final decisions: the scores metrics.json and evaluation reports carry.
 
-Rates are fractions in [0, 1]. In-scope accuracy and out-of-scope recall are the two figures
+Rates are fractions in [0, 1]. In-scope accuracy and out-of-scope recall are the two scores
 of the CLINC150 paper; ECE is measured on in-scope utterances.
 """
 
@@ -41,7 +41,7 @@ def score(
     per_class = per_class_scores(predicted, targets, num_classes)
     supported = per_class["support"] > 0
     in_scope = targets != oos_index if oos_index is not None else torch.ones_like(flagged)
-    figures = {
+    scores = {
         "accuracy": _rate(predicted == targets),
         "macro_f1": float(per_class["f1"][supported].mean()),
         "ece": float(
@@ -53,10 +53,10 @@ def score(
         else 0.0,
     }
     if oos_index is not None and not bool(in_scope.all()):
-        figures["in_scope_accuracy"] = _rate((predicted == targets)[in_scope])
-        figures["oos_recall"] = _rate(flagged[~in_scope])
-        figures["oos_precision"] = _rate(~in_scope[flagged]) if bool(flagged.any()) else 0.0
-    return figures
+        scores["in_scope_accuracy"] = _rate((predicted == targets)[in_scope])
+        scores["oos_recall"] = _rate(flagged[~in_scope])
+        scores["oos_precision"] = _rate(~in_scope[flagged]) if bool(flagged.any()) else 0.0
+    return scores
 
 
 def per_class_scores(

@@ -99,10 +99,13 @@ class IntentTokenizer:
             raise ValueError(f"{path}: not a readable tokenizer file ({error})") from None
 
     def save(self, path: str | Path) -> None:
+        """One tokenizer.json with vocabulary, normaliser, truncation and padding: `load` needs
+        nothing else."""
         self._tokenizer.save(str(path))
 
     @property
     def vocab_size(self) -> int:
+        """Rows the embedding table needs, special tokens included."""
         return self._tokenizer.get_vocab_size()
 
     def encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,22 +21,23 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from intentbot.artifact import Bundle, export_bundle
+from intentbot.bundle import Bundle
+from intentbot.cli import exit_on_user_error
 from intentbot.console import make_console, print_step
-from intentbot.curves import plot_curves
-from intentbot.datamodule import IntentDataModule
-from intentbot.errors import exit_on_user_error
-from intentbot.history import LOG_FILE, log_files, read_history
 from intentbot.labels import LabelSet
-from intentbot.lit_module import IntentClassifier
 from intentbot.model import HeadConfig, NetConfig
 from intentbot.oos import OosDecision, fit_temperature, fit_threshold
 from intentbot.predictor import Predictor
 from intentbot.pretrained import START_TOKEN, PretrainedEmbeddings, load_pretrained
-from intentbot.responses import load_replies
+from intentbot.replies import load_replies
 from intentbot.scoring import score_examples
 from intentbot.splits import BUNDLED_DATA, Splits
+from intentbot.store import export_bundle
 from intentbot.tokenizer import IntentTokenizer
+from intentbot.training.curves import plot_curves
+from intentbot.training.datamodule import IntentDataModule
+from intentbot.training.history import LOG_FILE, log_files, read_history
+from intentbot.training.module import IntentTrainingModule
 
 console = make_console()
 
@@ -67,7 +68,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         word_dropout=cfg.model.word_dropout,
         freeze_embedding=bool(pretrained and cfg.model.freeze_embeddings),
     )
-    module = IntentClassifier(
+    module = IntentTrainingModule(
         net_config.to_dict(),
         **OmegaConf.to_container(cfg.optim),
         class_weights=_class_weights(cfg, labels),
@@ -227,8 +228,8 @@ def _log(step: str, message: str, path: bool = False) -> None:
 
 
 def _report(metrics: dict, run_dir: Path) -> None:
-    figures = ", ".join(f"{key} [figure]{value:.4f}[/]" for key, value in metrics["test"].items())
-    console.print(f"[step]{'test':>16}[/]  {figures}")
+    scores = ", ".join(f"{key} [score]{value:.4f}[/]" for key, value in metrics["test"].items())
+    console.print(f"[step]{'test':>16}[/]  {scores}")
     _log("run directory", str(run_dir), path=True)
     if metrics["model_tag"]:
         _log("model", f"{metrics['model_tag']} (serve it: make serve)")
@@ -236,6 +237,7 @@ def _report(metrics: dict, run_dir: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
+    """The command line: Hydra composes conf/train.yaml; a user's mistake is one line."""
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     # Lightning's own use of a deprecated torch API; nothing a user can act on
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")

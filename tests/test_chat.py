@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from intentbot import chat_view as view
-from intentbot.chat import Backoff, ChatSession, Transcript, main, parse_args
-from intentbot.chat_backend import TurnError, Unavailable
-from intentbot.schemas import Classification
-from tests.live_server import free_port
+from intentbot.chat import view
+from intentbot.chat.backends import TurnError, Unavailable
+from intentbot.chat.session import Backoff, ChatSession, Transcript, main, parse_args
+from intentbot.serving.schemas import Classification
+from tests.helpers import free_port
 
 Outcome = Classification | BaseException
 

@@ -7,10 +7,10 @@ import json
 import httpx
 import pytest
 
-from intentbot.artifact import load_bundle
-from intentbot.chat_backend import HttpBackend, LocalBackend, TurnError, Unavailable
+from intentbot.chat.backends import HttpBackend, LocalBackend, TurnError, Unavailable
 from intentbot.predictor import Predictor
-from intentbot.schemas import ClassifyRequest, Limits
+from intentbot.serving.schemas import ClassifyRequest, Limits
+from intentbot.store import load_bundle
 
 URL = "http://intentbot.test"
 ANSWER = {

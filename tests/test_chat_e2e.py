@@ -19,10 +19,12 @@ import httpx
 import pexpect
 import pytest
 
-from intentbot.artifact import load_bundle
-from intentbot.chat_backend import HttpBackend, LocalBackend
-from tests import live_server as server
-from tests.live_server import REPO, live_server
+from intentbot.chat.backends import HttpBackend, LocalBackend
+from intentbot.store import load_bundle
+from tests import helpers as server
+from tests.helpers import REPO, live_server
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>])")
 PROMPT = "you>"

@@ -7,8 +7,8 @@ import re
 
 from rich.console import RenderableType
 
-from intentbot import chat_view as view
-from intentbot.schemas import Classification
+from intentbot.chat import view
+from intentbot.serving.schemas import Classification
 
 WIDTH = 72
 

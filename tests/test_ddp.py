@@ -10,13 +10,16 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from hydra.utils import instantiate
 
-from intentbot.artifact import load_bundle
 from intentbot.predictor import Predictor
+from intentbot.store import load_bundle
 from intentbot.train import train
 from tests.conftest import REPO, compose_config
+
+pytestmark = pytest.mark.slow
 
 TINY = (
     "trainer=ddp",
@@ -39,7 +42,7 @@ def tiny_data(folder) -> tuple[str, ...]:
 def steps_in_first_epoch(run_dir) -> int:
     with (run_dir / "logs" / "version_0" / "metrics.csv").open() as log:
         # the epoch-end row carries the index of the epoch's last step
-        return max(int(row["step"]) for row in csv.DictReader(log) if row["val/acc"]) + 1
+        return max(int(row["step"]) for row in csv.DictReader(log) if row["val/argmax_acc"]) + 1
 
 
 def steps_with_two_processes(cfg) -> int:

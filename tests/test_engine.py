@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from intentbot import engine as engine_module
-from intentbot.artifact import load_bundle
-from intentbot.encoder import POOLINGS, RECURRENT, EncoderConfig
-from intentbot.engine import FOLDED_FROM, GROUP, OnnxEngine, make_engine, onnx_session
+from intentbot.encoder import POOLINGS, EncoderConfig
+from intentbot.engine import runtime as engine_module
+from intentbot.engine.graph import to_onnx
+from intentbot.engine.kinds import KINDS
+from intentbot.engine.runtime import FOLDED_FROM, GROUP, OnnxEngine, make_engine, onnx_session
 from intentbot.model import IntentNet, NetConfig
-from intentbot.onnx_graph import to_onnx
 from intentbot.predictor import Predictor
+from intentbot.store import load_bundle
 
 VOCAB, CLASSES = 60, 7
 
@@ -49,7 +50,7 @@ def torch_logits(net: IntentNet, ids: torch.Tensor, lengths: torch.Tensor) -> to
 
 @pytest.mark.parametrize(
     ("kind", "pooling", "layers", "bidirectional", "fold"),
-    list(itertools.product(RECURRENT, POOLINGS, (1, 2), (True, False), (False, True))),
+    list(itertools.product(KINDS, POOLINGS, (1, 2), (True, False), (False, True))),
 )
 def test_graph_computes_what_torch_computes(
     kind: str, pooling: str, layers: int, bidirectional: bool, fold: bool

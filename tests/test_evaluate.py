@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import replace
 
@@ -16,14 +14,15 @@ from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
 from omegaconf import DictConfig
 
-from intentbot.artifact import export_bundle, load_bundle
+from intentbot.cli import user_error
 from intentbot.console import make_console
-from intentbot.errors import user_error
 from intentbot.evaluate import evaluate
-from intentbot.figures import DPI
+from intentbot.plotting import DPI
 from intentbot.predictor import Predictor
 from intentbot.splits import from_bundled
-from tests.conftest import CONF_DIR, REPO
+from intentbot.store import export_bundle, load_bundle
+from tests.conftest import CONF_DIR
+from tests.helpers import run_cli, write_jsonl
 
 PICTURES = {"confusion_matrix.png": 17, "reliability.png": 7, "confidence_histogram.png": 9}
 
@@ -117,20 +116,8 @@ def test_compare_lists_exactly_the_utterances_answered_differently(trained_model
     assert json.loads((tmp_path / "report.json").read_text())["compare"]["model"] == other_tag
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "intentbot.evaluate", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HYDRA_FULL_ERROR": "0", "COLUMNS": "200"},
-    )
-
-
-def write_jsonl(path, pairs):
-    path.write_text("\n".join(json.dumps({"text": t, "intent": i}) for t, i in pairs) + "\n")
-    return path
+def run_evaluate(*args: str) -> subprocess.CompletedProcess:
+    return run_cli("intentbot.evaluate", *args)
 
 
 def test_cli_evaluates_a_lone_test_file_without_training_data(trained_model, tmp_path):
@@ -138,7 +125,7 @@ def test_cli_evaluates_a_lone_test_file_without_training_data(trained_model, tmp
         tmp_path / "mine.jsonl",
         [("What time is it?", "time"), ("tell me a joke", "joke"), ("flip a coin", "flip_coin")],
     )
-    result = run_cli(
+    result = run_evaluate(
         f"model={trained_model.tag}",
         "data=files",
         f"data.test={test_file}",
@@ -152,7 +139,7 @@ def test_cli_evaluates_a_lone_test_file_without_training_data(trained_model, tmp
 
 def test_unknown_intent_is_one_line_naming_file_and_line_and_exit_2(trained_model, tmp_path):
     bad = write_jsonl(tmp_path / "bad.jsonl", [("hello", "greeting"), ("hot?", "weather_on_mars")])
-    result = run_cli(
+    result = run_evaluate(
         f"model={trained_model.tag}",
         "data=files",
         f"data.test={bad}",

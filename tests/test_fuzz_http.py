@@ -17,7 +17,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.live_server import live_server
+from tests.helpers import live_server
+
+pytestmark = pytest.mark.server
 
 FUZZED_ROUTES = ("/classify", "/classify_batch", "/model/parse")
 EXAMPLES_PER_ROUTE = 200  # x 3 routes: 600 generated requests, each sent to the server

@@ -14,11 +14,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from intentbot.artifact import load_bundle
 from intentbot.predictor import Predictor
-from intentbot.schemas import Classification, ErrorResponse
-from intentbot.service import Settings
-from tests.live_server import live_server
+from intentbot.serving.schemas import Classification, ErrorResponse
+from intentbot.serving.settings import Settings
+from intentbot.store import load_bundle
+from tests.helpers import live_server
+
+pytestmark = pytest.mark.server
 
 MAX_TEXT_LENGTH, MAX_BATCH_SIZE, TIMEOUT, MAX_CONCURRENCY = 300, 32, 5.0, 4
 BODY_LIMIT = Settings.from_env(

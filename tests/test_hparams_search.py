@@ -14,6 +14,8 @@ from hydra.utils import instantiate
 
 from tests.conftest import CONF_DIR, REPO, compose_config
 
+pytestmark = pytest.mark.slow
+
 SEARCHES = sorted(path.stem for path in (CONF_DIR / "hparams_search").glob("*.yaml"))
 
 

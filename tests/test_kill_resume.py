@@ -19,6 +19,8 @@ import torch
 from intentbot.train import train
 from tests.conftest import REPO, compose_config
 
+pytestmark = pytest.mark.slow
+
 MAX_EPOCHS = 6
 INTENTS = ("alarm", "weather", "music", "greeting", "timer", "joke")
 FILLER = [

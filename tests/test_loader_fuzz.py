@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from intentbot.corpus import DataError, Example, read_examples
 
-SUFFIXES = (".csv", ".tsv", ".jsonl", ".yml")
+SUFFIXES = (".csv", ".tsv", ".jsonl", ".yml")  # one per reader (.yaml is .yml)
 FUZZ = settings(
     max_examples=150,
     deadline=None,

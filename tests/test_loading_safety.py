@@ -15,20 +15,18 @@ import bentoml
 import pytest
 import torch
 
-from intentbot.artifact import (
+from intentbot.bundle import (
     CONFIG,
     DECISION,
     LABELS,
     METRICS,
     NET,
     REPLIES,
-    STAGING_PREFIX,
     TOKENIZER,
     WEIGHTS,
     BundleError,
-    export_bundle,
-    load_bundle,
 )
+from intentbot.store import STAGING_PREFIX, export_bundle, load_bundle
 from intentbot.train import train
 from tests.conftest import REPO, compose_config
 
@@ -130,11 +128,12 @@ def test_damaged_bundle_file_is_a_bundle_error_naming_it(damaged_copy: Path, nam
 # Export in a child process that stops at one step (as if killed right there) and is SIGKILLed.
 EXPORT_CHILD = """
 import os, shutil, sys, time
-import intentbot.artifact as artifact
+import intentbot.bundle as bundle_module
+import intentbot.store as store
 from bentoml._internal.models import model
 
-bundle = artifact.load_bundle(sys.argv[1])
-print("FIRST", artifact.export_bundle(bundle, "atomic"), flush=True)
+bundle = store.load_bundle(sys.argv[1])
+print("FIRST", store.export_bundle(bundle, "atomic"), flush=True)
 
 def stop_here(*args, **kwargs):
     print("STOPPED", flush=True)
@@ -142,12 +141,12 @@ def stop_here(*args, **kwargs):
 
 step = sys.argv[2]
 if step == "weights":          # writing the bundle's files
-    artifact.save_file = stop_here
+    bundle_module.save_file = stop_here
 elif step == "copy":           # BentoML copying the finished model into a store
     model.shutil.copytree = stop_here
 elif step == "latest":         # the new version is in place, `latest` not switched yet
-    artifact.os.replace = stop_here
-artifact.export_bundle(bundle, "atomic")
+    store.os.replace = stop_here
+store.export_bundle(bundle, "atomic")
 """
 
 
@@ -158,6 +157,7 @@ def stored(name: str) -> list[bentoml.Model]:
         return []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["weights", "copy", "latest"])
 def test_export_killed_midway_leaves_latest_intact(trained_model, step: str):
     for model in stored("atomic"):

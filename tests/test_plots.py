@@ -6,18 +6,18 @@ import torch
 from matplotlib.image import imread
 
 from intentbot.corpus import Example
-from intentbot.curves import RunCurves, plot_comparison, plot_curves
-from intentbot.evaluation import Answers, confused_pairs, out_of_scope_errors
-from intentbot.evaluation_plots import (
+from intentbot.evaluation.answers import Answers, confused_pairs, out_of_scope_errors
+from intentbot.evaluation.plots import (
     plot_confidence_histogram,
     plot_confusions,
     plot_reliability,
 )
-from intentbot.figures import DPI
-from intentbot.history import History, log_files, read_history
 from intentbot.labels import LabelSet
+from intentbot.plotting import DPI
+from intentbot.training.curves import RunCurves, plot_comparison, plot_curves
+from intentbot.training.history import History, log_files, read_history
 
-HEADER = "epoch,step,train/acc,train/grad_norm,train/loss,val/acc,val/loss\n"
+HEADER = "epoch,step,train/argmax_acc,train/grad_norm,train/loss,val/argmax_acc,val/loss\n"
 
 
 def write_log(folder, rows: str):
@@ -43,11 +43,11 @@ def test_history_merges_attempts_later_log_wins(tmp_path):
     files = log_files(tmp_path / "logs")
     assert [path.parent.name for path in files] == ["version_0", "version_1"]
     history = read_history(files)
-    assert history.per_epoch("val/acc") == ([1, 2, 3], [0.5, 0.6, 0.7])
+    assert history.per_epoch("val/argmax_acc") == ([1, 2, 3], [0.5, 0.6, 0.7])
     assert history.per_epoch("train/loss") == ([1, 2], [1.2, 0.9])
     assert history.per_step("train/grad_norm") == ([9, 19, 24, 29], [2.0, 4.0, 1.0, 3.0])
     assert history.per_epoch("train/grad_norm") == ([1, 2, 3], [2.0, 4.0, 2.0])  # epoch means
-    assert "val/acc" in history and "test/acc" not in history
+    assert "val/argmax_acc" in history and "test/argmax_acc" not in history
     assert log_files(tmp_path / "logs", up_to=0) == files[:1]
 
 

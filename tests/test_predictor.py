@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from intentbot.artifact import Bundle
+from intentbot.bundle import Bundle
 from intentbot.encoder import EncoderConfig
 from intentbot.labels import LabelSet
 from intentbot.model import IntentNet, NetConfig

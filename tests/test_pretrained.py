@@ -13,10 +13,10 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
-from intentbot.artifact import load_bundle
 from intentbot.predictor import Predictor
 from intentbot.pretrained import load_pretrained
 from intentbot.splits import BUNDLED_DATA
+from intentbot.store import load_bundle
 from intentbot.train import train
 from tests.conftest import SMALL_MODEL, compose_config
 

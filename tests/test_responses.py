@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from intentbot.calculator import calculate
-from intentbot.responses import FALLBACK, Responder, load_replies
+from intentbot.replies import FALLBACK, Responder, load_replies
 from intentbot.splits import BUNDLED_DATA
 
 NOW = datetime(2026, 11, 25, 14, 5)

@@ -16,12 +16,13 @@ import pytest
 import torch
 
 from intentbot import service as service_module
-from intentbot.artifact import load_bundle
 from intentbot.predictor import Predictor
-from intentbot.schemas import Classification, ClassifyBatchResponse, ErrorResponse, Limits
-from intentbot.service import MicroBatcher, Settings
+from intentbot.serving.batching import GATHER_TURNS, MicroBatcher
+from intentbot.serving.schemas import Classification, ClassifyBatchResponse, ErrorResponse, Limits
+from intentbot.serving.settings import Settings
 from intentbot.splits import BUNDLED_DATA
-from tests.live_server import live_server
+from intentbot.store import load_bundle
+from tests.helpers import live_server
 
 # The live server runs with small limits, so the tests also show the configuration applies.
 MAX_TEXT_LENGTH, MAX_BATCH_SIZE = 300, 32
@@ -61,6 +62,7 @@ def clock_readings(before: datetime, after: datetime) -> set[str]:
     return readings
 
 
+@pytest.mark.server
 def test_classify_answers_the_time(client: httpx.Client):
     before = datetime.now().astimezone()
     response = client.post("/classify", json={"text": "What time is it?"})
@@ -78,12 +80,14 @@ def test_classify_answers_the_time(client: httpx.Client):
     assert any(reading in result.reply for reading in clock_readings(before, after))
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("top_k", [1, 20])
 def test_top_k_sets_the_ranking_length(client: httpx.Client, predictor: Predictor, top_k: int):
     response = client.post("/classify", json={"text": "hello", "top_k": top_k})
     assert len(response.json()["ranking"]) == min(top_k, len(predictor.labels))
 
 
+@pytest.mark.server
 def test_batch_answers_in_order(client: httpx.Client, predictor: Predictor):
     texts = bundled_texts(MAX_BATCH_SIZE)
     response = client.post("/classify_batch", json={"texts": texts, "top_k": 2})
@@ -94,6 +98,7 @@ def test_batch_answers_in_order(client: httpx.Client, predictor: Predictor):
     assert all(len(result.ranking) == 2 for result in results)
 
 
+@pytest.mark.server
 def test_rasa_parse(client: httpx.Client):
     # Rasa's HTTP interpreter sends message_id and token along; they are ignored
     request = {"text": "What time is it?", "message_id": None, "token": "x"}
@@ -146,6 +151,7 @@ BAD_REQUESTS = {
 }
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("route", "body", "kind", "message"), BAD_REQUESTS.values(), ids=BAD_REQUESTS
 )
@@ -161,6 +167,7 @@ def test_bad_request_is_a_400_naming_the_problem(
     assert client.post("/classify", json={"text": "hi"}).status_code == 200
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     "content_type", ["multipart/form-data; boundary=x", "application/vnd.bentoml+pickle"]
 )
@@ -179,6 +186,7 @@ def forward_passes(client: httpx.Client) -> float:
     return next(float(line.split()[-1]) for line in lines if line.startswith(PASSES_METRIC))
 
 
+@pytest.mark.server
 def test_concurrent_requests_share_passes_and_get_their_own_answers(
     client: httpx.Client, predictor: Predictor
 ):
@@ -199,11 +207,13 @@ def test_concurrent_requests_share_passes_and_get_their_own_answers(
     assert forward_passes(client) - passes_before < CONCURRENT_REQUESTS
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz", "/metrics", "/docs"])
 def test_operational_endpoints(client: httpx.Client, path: str):
     assert client.get(path, follow_redirects=True).status_code == 200
 
 
+@pytest.mark.server
 def test_openapi_lists_the_routes(client: httpx.Client):
     paths = client.get("/docs.json").json()["paths"]
     assert {"/classify", "/classify_batch", "/model/parse"} <= set(paths)
@@ -287,7 +297,7 @@ def test_micro_batcher_waits_for_arrivals_but_not_forever():
 
     answer, arrived_meanwhile = asyncio.run(main())
     assert answer == [0]
-    assert arrived_meanwhile <= service_module.GATHER_TURNS + 2 < 100
+    assert arrived_meanwhile <= GATHER_TURNS + 2 < 100
     assert len(runs[0]) > 1
     computed = [item for items in runs for item in items]
     assert sorted(computed) == list(range(len(computed)))  # each caller's text, once

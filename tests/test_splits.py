@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from intentbot.corpus import DataError
 from intentbot.splits import from_bundled, from_files
-
-
-def write_jsonl(path, pairs):
-    path.write_text("\n".join(json.dumps({"text": t, "intent": i}) for t, i in pairs))
-    return str(path)
+from tests.helpers import write_jsonl
 
 
 def many(intent: str, count: int) -> list[tuple[str, str]]:

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from intentbot.artifact import load_bundle
 from intentbot.predictor import Predictor
-from intentbot.schemas import ClassifyBatchRequest, ClassifyRequest
+from intentbot.serving.schemas import ClassifyBatchRequest, ClassifyRequest
+from intentbot.store import load_bundle
 
 PROPERTIES = settings(
     max_examples=200,

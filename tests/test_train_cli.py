@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 
 import lightning as L
 import pytest
@@ -14,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 
 from intentbot.train import train
 from tests.conftest import REPO, compose_config
+from tests.helpers import run_cli
 
 FAST = ("trainer.fast_dev_run=true", "export=false")
 
@@ -34,19 +33,13 @@ def test_own_csv_with_split_carved_from_train(tmp_path):
     assert "oos_recall" not in metrics["test"]  # no out-of-scope examples in this data
 
 
-def run_cli(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "intentbot.train", *args, "progress_bar=false"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HYDRA_FULL_ERROR": "0", "COLUMNS": "200"},
-    )
+def run_train(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    return run_cli("intentbot.train", *args, "progress_bar=false", cwd=cwd)
 
 
+@pytest.mark.slow
 def test_multirun_ends_with_one_comparison_table(tmp_path):
-    result = run_cli("-m", "encoder=rnn,gru,lstm", *FAST, f"hydra.sweep.dir={tmp_path}")
+    result = run_train("-m", "encoder=rnn,gru,lstm", *FAST, f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout[result.stdout.index("multirun comparison") :]
     for number, encoder in enumerate(("rnn", "gru", "lstm")):
@@ -69,7 +62,7 @@ def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path, args, message
         arg.replace("BAD", str(tmp_path / "BAD.csv")) if arg.endswith("BAD") else arg
         for arg in args
     )
-    result = run_cli(*args, "export=false", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run_train(*args, "export=false", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2
     assert message in result.stdout.replace("\n", "")
     assert "Traceback" not in result.stdout + result.stderr

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from intentbot.artifact import load_bundle
 from intentbot.predictor import Predictor
-from intentbot.responses import Responder
+from intentbot.replies import Responder
+from intentbot.store import load_bundle
 
 
 def test_run_writes_metrics_as_the_contract_says(trained_model):

@@ -7,8 +7,8 @@ import lightning as L
 import pytest
 from lightning.pytorch.callbacks import Callback
 
-from intentbot.history import log_files, read_history
 from intentbot.train import train
+from intentbot.training.history import log_files, read_history
 from tests.conftest import compose_config
 
 TINY = (
@@ -23,7 +23,7 @@ def test_training_logs_the_gradient_norm_and_draws_curves(trained_model):
     history = read_history(log_files(trained_model.run_dir / "logs"))
     steps, norms = history.per_step("train/grad_norm")
     assert len(steps) >= trained_model.metrics["epochs"] and all(norm > 0 for norm in norms)
-    for name in ("train/loss", "val/loss", "train/acc", "val/acc"):
+    for name in ("train/loss", "val/loss", "train/argmax_acc", "val/argmax_acc"):
         assert len(history.per_epoch(name)[0]) == trained_model.metrics["epochs"], name
     assert (trained_model.run_dir / "curves.png").stat().st_size > 20_000
 
@@ -61,6 +61,6 @@ def test_resumed_run_draws_the_curves_of_both_attempts(tmp_path):
     cfg.ckpt_path = "last"
     train(cfg, tmp_path / "run")
     assert len(log_files(tmp_path / "run" / "logs")) == 2
-    epochs, _ = read_history(log_files(tmp_path / "run" / "logs")).per_epoch("val/acc")
+    epochs, _ = read_history(log_files(tmp_path / "run" / "logs")).per_epoch("val/argmax_acc")
     assert epochs == [1, 2, 3, 4]
     assert (tmp_path / "run" / "curves.png").exists()

@@ -16,14 +16,14 @@ SUMMARY = (
 
 
 def summary_table(report: dict) -> Table:
-    """The overall figures of one model."""
+    """The overall scores of one model."""
     title = f"{escape(report['model'])} on {report['examples']} utterances"
     table = Table(title=title, min_width=len(title) + 4)  # a title never wraps
-    table.add_column("figure")
+    table.add_column("measure")
     table.add_column("value", justify="right")
     for key, name in SUMMARY:
         if key in report["overall"]:
-            table.add_row(name, f"[figure]{report['overall'][key]:.4f}[/]")
+            table.add_row(name, f"[score]{report['overall'][key]:.4f}[/]")
     table.add_row("errors", str(report["errors"]))
     return table
 
@@ -61,8 +61,8 @@ def comparison_tables(diff: dict, model_a: str, model_b: str, limit: int = 25) -
     a, b = escape(model_a), escape(model_b)
     title = f"a = {a}, b = {b}"
     overall = Table(title=title, min_width=len(title) + 4)
-    for column in ("figure", "a", "b", "b - a"):
-        overall.add_column(column, justify="left" if column == "figure" else "right")
+    for column in ("measure", "a", "b", "b - a"):
+        overall.add_column(column, justify="left" if column == "measure" else "right")
     for key, name in SUMMARY:
         if key in diff["overall"]:
             row = diff["overall"][key]
@@ -97,7 +97,7 @@ def comparison_tables(diff: dict, model_a: str, model_b: str, limit: int = 25) -
     for column in ("true", "a", "b", "change"):
         texts.add_column(column, overflow="fold", ratio=1)
     for row in shown:
-        style = {"fixed": "figure", "broken": "error"}.get(row["change"], "muted")
+        style = {"fixed": "score", "broken": "error"}.get(row["change"], "muted")
         texts.add_row(
             escape(row["text"]),
             escape(row["true"]),
@@ -112,10 +112,10 @@ CHANGES = ("broken", "fixed", "changed")
 
 
 def _style(f1: float) -> str:
-    return "error" if f1 < 0.7 else "warning" if f1 < 0.9 else "figure"
+    return "error" if f1 < 0.7 else "warning" if f1 < 0.9 else "score"
 
 
 def _delta(value: float, better: bool) -> str:
     if abs(value) < 1e-9:
         return "[muted]0[/]"
-    return f"[{'figure' if better else 'error'}]{value:+.4f}[/]"
+    return f"[{'score' if better else 'error'}]{value:+.4f}[/]"

@@ -1,16 +1,24 @@
 """Intent -> the bot's reply, from per-intent templates; some are filled in live
-({time}, {date}, {weekday}, {result} of a calculation)."""
+({time}, {date}, {weekday}, {result} of a calculation).
+
+A model carries the replies it was trained with; a YAML file given when serving
+(INTENTBOT_REPLIES, the chat's --replies) overrides them without retraining."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from intentbot.calculator import calculate
+
+if TYPE_CHECKING:
+    from intentbot.labels import LabelSet
 
 PLACEHOLDERS = ("time", "date", "weekday", "result")
 FALLBACK = "Sorry, I can't help with that yet. Type /help to see what I can do."
@@ -46,6 +54,39 @@ def _check_template(template: str, where: str) -> None:
         ) from None
 
 
+@dataclass(frozen=True)
+class Replies:
+    """The templates to answer with, and what a person should hear about them."""
+
+    templates: dict[str, list[str]]
+    warnings: list[str] = field(default_factory=list)
+
+
+def replies_with_override(
+    stored: dict[str, list[str]], labels: LabelSet, override: str | Path | None
+) -> Replies:
+    """The model's own replies, or those of the `override` file checked against its intents:
+    an intent the model does not know is an error (a typo would never be answered), an intent
+    without a reply is a warning (it gets the fallback reply)."""
+    if override is None:
+        return Replies(stored)
+    templates = load_replies(override)
+    known = {*labels.names, labels.oos_label}
+    unknown = sorted(set(templates) - known)
+    if unknown:
+        raise ValueError(
+            f"{override}: replies for intents the model does not know: {', '.join(unknown)}; "
+            f"its intents are {', '.join(sorted(known))}"
+        )
+    missing = [name for name in labels.names if name not in templates]
+    warnings = (
+        [f"{override}: no reply for {', '.join(missing)}; they get the fallback reply"]
+        if missing
+        else []
+    )
+    return Replies(templates, warnings)
+
+
 class Responder:
     """Picks one of an intent's templates at random (a coin flip needs it) and fills it in."""
 
@@ -60,6 +101,8 @@ class Responder:
         self.rng = rng or random.Random()
 
     def reply(self, intent: str, text: str, now: datetime | None = None) -> str:
+        """The answer to `text` classified as `intent`: an intent without templates gets the
+        out-of-scope reply or FALLBACK; `now` is for tests (default: the local time)."""
         templates = self.replies.get(intent) or self.replies.get(self.oos_label) or [FALLBACK]
         template = self.rng.choice(templates)
         now = now or datetime.now().astimezone()

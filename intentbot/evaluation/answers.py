@@ -39,6 +39,7 @@ class Answers:
 
     @property
     def correct(self) -> torch.Tensor:
+        """(N,) bool: the final answer, out-of-scope decision included, is the label."""
         return self.predicted == self.targets
 
     @property
@@ -47,6 +48,7 @@ class Answers:
         return len(self.labels) + (self.labels.oos_index is None)
 
     def name(self, index: int) -> str:
+        """The intent a class index of `predicted` stands for; 'rejected' reads as the oos label."""
         return self.labels.names[index] if index < len(self.labels) else self.labels.oos_label
 
     def index(self, name: str) -> int:

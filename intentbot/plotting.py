@@ -24,5 +24,6 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save(figure: Figure, path: Path) -> Path:
+    """Write `figure` at the house DPI; returns `path` so callers can report where it went."""
     figure.savefig(path, dpi=DPI)
     return path

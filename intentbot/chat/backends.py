@@ -6,16 +6,16 @@ so the chat has one rendering path and cannot tell them apart.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from pydantic import ValidationError
 
-from intentbot.schemas import Classification, ClassifyRequest, ErrorResponse
+from intentbot.serving.answers import classification
+from intentbot.serving.schemas import Classification, ClassifyRequest, ErrorResponse
 
 if TYPE_CHECKING:
-    from intentbot.artifact import Bundle
+    from intentbot.bundle import Bundle
 
 RETRY_STATUSES = {502, 503, 504}  # a proxy or a server still starting up: worth another try
 
@@ -37,7 +37,9 @@ class Backend(Protocol):
         """Why the first message would fail right now, or None."""
         ...
 
-    def classify(self, text: str, top_k: int) -> Classification: ...
+    def classify(self, text: str, top_k: int) -> Classification:
+        """The answer to one message; raises `Unavailable` (worth retrying) or `TurnError`."""
+        ...
 
 
 class HttpBackend:
@@ -48,6 +50,7 @@ class HttpBackend:
         self.description = f"server {client.base_url}"
 
     def check(self) -> str | None:
+        """Asks `/readyz`, so the chat can warn before the first message instead of failing it."""
         try:
             response = self.client.get("/readyz")
         except httpx.TransportError as error:
@@ -57,6 +60,8 @@ class HttpBackend:
         return None
 
     def classify(self, text: str, top_k: int) -> Classification:
+        """Gateway errors and lost connections are `Unavailable` (the chat retries them); any
+        other refusal is a `TurnError` carrying the server's own message."""
         try:
             response = self.client.post("/classify", json={"text": text, "top_k": top_k})
         except httpx.TransportError as error:
@@ -88,19 +93,23 @@ def _server_message(response: httpx.Response) -> str:
 class LocalBackend:
     """The model in this process, through the same request checks and predictor as the service."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, replies: dict[str, list[str]] | None = None) -> None:
+        """`replies` overrides the model's own (already checked against its intents)."""
         # imported here: torch takes seconds to load and the HTTP chat never needs it
         from intentbot.predictor import Predictor
-        from intentbot.responses import Responder
+        from intentbot.replies import Responder
 
         self.predictor = Predictor(bundle)
-        self.responder = Responder(bundle.replies, oos_label=bundle.oos_label)
+        self.responder = Responder(replies or bundle.replies, oos_label=bundle.oos_label)
         self.description = f"local model {bundle.tag}"
 
     def check(self) -> str | None:
+        """Never a problem: the model was loaded before the session began."""
         return None
 
     def classify(self, text: str, top_k: int) -> Classification:
+        """Validates `text` with the service's `ClassifyRequest`, so a message the server would
+        refuse is refused here too, with the same words."""
         try:
             request = ClassifyRequest(text=text, top_k=top_k)
         except ValidationError as error:
@@ -108,5 +117,4 @@ class LocalBackend:
             summary = ErrorResponse.model_validate({"error": str(error), "detail": detail})
             raise TurnError(f"the model refused it: {summary.summary()}") from None
         [prediction] = self.predictor.predict([request.text], top_k=request.top_k)
-        reply = self.responder.reply(prediction.intent, prediction.text)
-        return Classification.model_validate({**asdict(prediction), "reply": reply})
+        return classification(prediction, request.top_k, self.responder)

@@ -17,7 +17,7 @@ from rich.text import Text
 from rich.theme import Theme
 
 from intentbot import console as shared
-from intentbot.schemas import Classification
+from intentbot.serving.schemas import Classification
 
 # Layered over the shared theme, which gives `warning`, `error` and `muted`.
 CHAT_THEME = Theme(
@@ -128,12 +128,15 @@ def banner(source: str) -> Text:
 
 
 def warning(message: str) -> Text:
+    """Something the user may want to act on; the chat goes on."""
     return Text(f"⚠ {message}", "warning")
 
 
 def error(message: str) -> Text:
+    """A message that got no answer, or a chat that cannot start."""
     return Text(f"✗ {message}", "error")
 
 
 def notice(message: str) -> Text:
+    """A quiet status line (a toggled setting, goodbye)."""
     return Text(message, "muted")

@@ -1,4 +1,4 @@
-"""What ends a multirun: one table row per run (the overrides that differed, its figures), the
+"""What ends a multirun: one table row per run (the overrides that differed, its scores), the
 best run by validation accuracy, and comparison.png in the sweep directory."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from intentbot.console import make_console
-from intentbot.curves import RunCurves, plot_comparison
-from intentbot.history import log_files, read_history
+from intentbot.training.curves import RunCurves, plot_comparison
+from intentbot.training.history import log_files, read_history
 
-FIGURES = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "ece")
+SCORES = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "ece")
 
 
 def collect_runs(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -45,7 +45,7 @@ def _job_number(path: Path) -> tuple[int, str]:
 def comparison_table(runs: list[dict[str, Any]]) -> Table:
     """One row per run; the config column shows only the overrides that differ."""
     table = Table(title="multirun comparison (test split; val accuracy for reference)")
-    for column in ("run", "config", "parameters", "val acc", *FIGURES, "epochs", "seconds"):
+    for column in ("run", "config", "parameters", "val accuracy", *SCORES, "epochs", "seconds"):
         left = column in ("run", "config")
         table.add_column(column, justify="left" if left else "right", overflow="fold")
     present = {name for run in runs for name in run["metrics"].get("test", {})}
@@ -55,8 +55,8 @@ def comparison_table(runs: list[dict[str, Any]]) -> Table:
             run["run"],
             differing_config(run, runs),
             f"{metrics.get('parameters', 0):,}",
-            _figure(metrics.get("val", {}).get("accuracy")),
-            *(_figure(test.get(name)) if name in present else "-" for name in FIGURES),
+            _score_cell(metrics.get("val", {}).get("accuracy")),
+            *(_score_cell(test.get(name)) if name in present else "-" for name in SCORES),
             str(metrics.get("epochs", "")),
             f"{metrics.get('train_seconds', 0):.1f}",
         )
@@ -70,7 +70,7 @@ def differing_config(run: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 
 
 def best_run(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The run with the highest validation accuracy: the figure a search may select on."""
+    """The run with the highest validation accuracy: the score a search selects on."""
     scored = [run for run in runs if run["metrics"].get("val", {}).get("accuracy") is not None]
     return max(scored, key=lambda run: run["metrics"]["val"]["accuracy"], default=None)
 
@@ -93,7 +93,7 @@ def _best_line(best: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     line = (
         f"[step]best by val accuracy[/]  run {best['run']} "
         f"({escape(differing_config(best, runs))}): "
-        f"[figure]{best['metrics']['val']['accuracy']:.4f}[/]"
+        f"[score]{best['metrics']['val']['accuracy']:.4f}[/]"
     )
     tag = best["metrics"].get("model_tag")
     if tag:
@@ -103,7 +103,7 @@ def _best_line(best: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     return line
 
 
-def _figure(value: float | None) -> str:
+def _score_cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
@@ -111,6 +111,7 @@ class MultirunComparison(Callback):
     """Hydra callback: print the comparison table when a sweep ends."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Hydra calls this once every job of the sweep has ended: table, best run, plot."""
         if rank_zero_only.rank != 0:  # a DDP worker re-launched with the sweep: rank 0 reports
             return
         sweep_dir = Path(config.hydra.sweep.dir)

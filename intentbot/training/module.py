@@ -9,13 +9,13 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from intentbot.datamodule import Batch
 from intentbot.model import IntentNet, NetConfig
+from intentbot.training.datamodule import Batch
 
 STAGES = ("train", "val", "test")
 
 
-class IntentClassifier(L.LightningModule):
+class IntentTrainingModule(L.LightningModule):
     """Hyperparameters are plain dicts and floats so checkpoints load with weights_only."""
 
     def __init__(
@@ -35,7 +35,7 @@ class IntentClassifier(L.LightningModule):
         classes = self.net.config.num_classes
         metrics = MetricCollection(
             {
-                "acc": MulticlassAccuracy(classes, average="micro"),
+                "argmax_acc": MulticlassAccuracy(classes, average="micro"),
                 "macro_f1": MulticlassF1Score(classes, average="macro"),
             }
         )
@@ -45,6 +45,7 @@ class IntentClassifier(L.LightningModule):
         )
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids and (B,) lengths -> (B, C) logits: the wrapped IntentNet, unchanged."""
         return self.net(ids, lengths)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
@@ -71,21 +72,26 @@ class IntentClassifier(L.LightningModule):
         return loss
 
     def training_step(self, batch: Batch, batch_index: int) -> torch.Tensor:
+        """The loss Lightning backpropagates; logs train/loss and the train metrics."""
         return self._step(batch, "train")
 
     def validation_step(self, batch: Batch, batch_index: int) -> None:
+        """Logs val/loss and the val metrics, what checkpoints and early stopping monitor."""
         self._step(batch, "val")
 
     def test_step(self, batch: Batch, batch_index: int) -> None:
+        """Logs the test loss and argmax metrics (before any out-of-scope decision)."""
         self._step(batch, "test")
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Logs train/grad_norm every step for the gradient panel of curves.png."""
         # before clipping: the raw norm shows vanishing or exploding gradients (rnn vs gru/lstm)
         norms = grad_norm(self.net, norm_type=2)
         if norms:
             self.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Adds the random generators' states, so a resumed run continues exactly."""
         # Lightning restores weights, optimiser and loop position but not the random generators:
         # without them a resumed run shuffles and drops out differently from an uninterrupted one
         checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
@@ -93,6 +99,7 @@ class IntentClassifier(L.LightningModule):
             checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restores what `on_save_checkpoint` added; older checkpoints without it still load."""
         states = checkpoint.get("rng_states", {})
         if "torch" in states:
             torch.set_rng_state(states["torch"])
@@ -100,6 +107,8 @@ class IntentClassifier(L.LightningModule):
             torch.cuda.set_rng_state_all(states["cuda"])
 
     def configure_optimizers(self) -> dict:
+        """AdamW under a one-cycle schedule stepped per batch; needs the trainer attached, as
+        the schedule's length is the planned number of steps."""
         optimiser = torch.optim.AdamW(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )

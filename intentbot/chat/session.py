@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from typing import TextIO
 import httpx
 from rich.console import Console
 
-from intentbot import chat_view as view
-from intentbot.chat_backend import Backend, HttpBackend, LocalBackend, TurnError, Unavailable
-from intentbot.schemas import DEFAULT_TOP_K, Classification
+from intentbot.chat import view
+from intentbot.chat.backends import Backend, HttpBackend, LocalBackend, TurnError, Unavailable
+from intentbot.serving.schemas import DEFAULT_TOP_K, Classification
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 DEFAULT_TAG = "intentbot:latest"
@@ -40,6 +39,7 @@ class Backoff:
     budget: float = 60.0
 
     def delays(self) -> Iterator[float]:
+        """A fresh schedule per message; it runs out once `budget` seconds would be exceeded."""
         delay, waited = self.first, 0.0
         while waited + delay <= self.budget:
             yield delay
@@ -54,6 +54,7 @@ class Transcript:
         self.file = file
 
     def write(self, answer: Classification) -> None:
+        """One line per answer, stamped with the local time; the ranking is left out."""
         record = {
             "time": datetime.now().astimezone().isoformat(timespec="seconds"),
             "text": answer.text,
@@ -106,6 +107,7 @@ class ChatSession:
         self.console.print(view.notice("Bye."))
 
     def handle(self, line: str) -> None:
+        """One input line: blank is ignored, `/...` is a command, anything else is a message."""
         if not line:
             return
         if not line.startswith("/"):
@@ -118,6 +120,7 @@ class ChatSession:
             command[0]()
 
     def answer(self, text: str) -> None:
+        """Show the answer to one message (and log it); a failed turn is shown, not raised."""
         try:
             answer = self.ask(text)
         except TurnError as error:
@@ -149,18 +152,22 @@ class ChatSession:
                     self.sleep(delay)
 
     def show_help(self) -> None:
+        """`/help`: lists the commands from the same table `handle` dispatches on."""
         commands = [(name, description) for name, (_, description) in self.commands.items()]
         self.console.print(view.help_table(commands))
 
     def toggle_ranking(self) -> None:
+        """`/top`: show or hide the top intents under each later answer."""
         self.show_ranking = not self.show_ranking
         self.console.print(view.notice(f"top intents {'on' if self.show_ranking else 'off'}"))
 
     def quit(self) -> None:
+        """`/quit`: the loop in `run` ends after this line."""
         self.running = False
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The chat's command line; `argv` defaults to sys.argv (tests pass their own)."""
     parser = argparse.ArgumentParser(
         prog="python -m intentbot.chat", description="Chat with intentbot in the terminal."
     )
@@ -171,6 +178,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         const=DEFAULT_TAG,
         metavar="TAG",
         help=f"run a stored model in this process instead (default {DEFAULT_TAG})",
+    )
+    parser.add_argument(
+        "--replies",
+        metavar="FILE",
+        help="with --local: answer with the replies in this YAML file instead of the model's",
     )
     parser.add_argument("--save", metavar="FILE", help="append the session to FILE (JSON lines)")
     parser.add_argument("--top", action="store_true", help="start with the top intents shown")
@@ -187,18 +199,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def open_backend(
     args: argparse.Namespace, console: Console, stack: contextlib.ExitStack
 ) -> Backend:
+    """The server at `--url`, or with `--local` a stored model loaded here; `stack` closes
+    whatever it opened. A model that cannot be loaded is a `StartError`."""
     if args.local is None:
+        if args.replies:
+            raise StartError("--replies is for --local; a server reads INTENTBOT_REPLIES")
         return HttpBackend(stack.enter_context(httpx.Client(base_url=args.url, timeout=10.0)))
-    from intentbot.artifact import BundleError, load_bundle
+    from intentbot.bundle import BundleError
+    from intentbot.replies import replies_with_override
+    from intentbot.store import load_bundle
 
     try:
         with console.status(f"loading {args.local}…"):
-            return LocalBackend(load_bundle(args.local))
-    except BundleError as error:
+            bundle = load_bundle(args.local)
+        replies = replies_with_override(bundle.replies, bundle.labels, args.replies)
+    except (BundleError, ValueError) as error:
         raise StartError(str(error)) from None
+    for warning in replies.warnings:
+        console.print(view.warning(warning))
+    return LocalBackend(bundle, replies.templates)
 
 
 def open_transcript(path: str | None, stack: contextlib.ExitStack) -> Transcript | None:
+    """`--save FILE` opened for appending, so sessions accumulate; None without `--save`."""
     if path is None:
         return None
     try:
@@ -229,7 +252,3 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         console.print(view.error(str(error)))
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

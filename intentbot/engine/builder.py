@@ -1,5 +1,5 @@
 """What the ONNX graph writers share: a builder (unique names, weights, one call per node)
-and the layout conventions of torch's recurrent modules."""
+and torch's feature layout of a recurrence's outputs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ import numpy as np
 import onnx
 import torch
 from onnx import helper, numpy_helper
-from torch import nn
-
-KIND = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm"}
 
 
 class GraphBuilder:
@@ -27,10 +24,12 @@ class GraphBuilder:
         return GraphBuilder(self)
 
     def name(self, prefix: str) -> str:
+        """A fresh tensor name; the counter is shared with subgraphs, as ONNX wants them unique."""
         self._counter[0] += 1
         return f"{prefix}_{self._counter[0]}"
 
     def constant(self, value: np.ndarray | torch.Tensor, prefix: str = "const") -> str:
+        """A weight stored in the graph as an initializer; returns its name to use as an input."""
         array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
         name = self.name(prefix)
         self.weights.append(numpy_helper.from_array(np.array(array, order="C"), name))  # keeps 0-d
@@ -49,6 +48,8 @@ class GraphBuilder:
         return self.constant(np.array(values, np.int64))
 
     def op(self, kind: str, inputs: list[str], outputs: int = 1, **attributes) -> str | list[str]:
+        """Append one `kind` node (an ONNX operator such as "MatMul"); returns its output name,
+        or a list of `outputs` names, so calls nest like the arithmetic they write."""
         names = [self.name(kind.lower()) for _ in range(outputs)]
         self.nodes.append(helper.make_node(kind, inputs, names, **attributes))
         return names[0] if outputs == 1 else names

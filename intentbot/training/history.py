@@ -1,6 +1,6 @@
 """A run's training history, read back from the `metrics.csv` files Lightning's CSVLogger writes.
 
-Each logged value is a row `(epoch, step, value)`: epoch-level metrics (`val/acc`) have one
+Each logged value is a row `(epoch, step, value)`: epoch-level metrics (`val/argmax_acc`) have one
 row per epoch, step-level ones (`train/grad_norm`) one row every `log_every_n_steps`.
 """
 

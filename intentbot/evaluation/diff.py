@@ -6,9 +6,9 @@ deltas are b minus a. Intents are matched by name, so the label sets may differ.
 
 from __future__ import annotations
 
-from intentbot.evaluation import Answers, overall, per_intent
+from intentbot.evaluation.answers import Answers, overall, per_intent
 
-PER_INTENT_FIGURES = ("precision", "recall", "f1")
+PER_INTENT_SCORES = ("precision", "recall", "f1")
 
 
 def compare(a: Answers, b: Answers) -> dict:
@@ -60,8 +60,8 @@ def _per_intent_deltas(a: list[dict], b: list[dict]) -> list[dict]:
     for row_a in a:
         row_b = rows_b[row_a["intent"]]  # same data, so the same intents have support
         record = {"intent": row_a["intent"], "support": row_a["support"]}
-        for figure in PER_INTENT_FIGURES:
-            record[f"{figure}_a"], record[f"{figure}_b"] = row_a[figure], row_b[figure]
-            record[f"{figure}_delta"] = row_b[figure] - row_a[figure]
+        for name in PER_INTENT_SCORES:
+            record[f"{name}_a"], record[f"{name}_b"] = row_a[name], row_b[name]
+            record[f"{name}_delta"] = row_b[name] - row_a[name]
         rows.append(record)
     return sorted(rows, key=lambda row: (row["f1_delta"], row["intent"]))

@@ -33,6 +33,7 @@ class EncodedDataset(torch.utils.data.Dataset):
         return self.sequences[index], int(self.targets[index])
 
     def collate(self, items: list[tuple[torch.Tensor, int]]) -> Batch:
+        """Pad to the batch's longest text only: ids (B, T), lengths (B,), targets (B,)."""
         sequences, targets = zip(*items, strict=False)
         ids = pad_sequence(list(sequences), batch_first=True, padding_value=self.pad_id)
         lengths = torch.tensor([len(sequence) for sequence in sequences])
@@ -40,6 +41,9 @@ class EncodedDataset(torch.utils.data.Dataset):
 
 
 class IntentDataModule(L.LightningDataModule):
+    """The train/val/test splits as Lightning loaders, encoded with the fitted tokenizer and
+    labelled with `labels`' class indices; only the training loader shuffles."""
+
     def __init__(
         self,
         splits: Splits,
@@ -54,6 +58,7 @@ class IntentDataModule(L.LightningDataModule):
         self.datasets: dict[str, EncodedDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
+        """Encode every split once, whatever `stage`; later calls (fit, then test) reuse them."""
         for name in ("train", "val", "test"):
             if name not in self.datasets:
                 examples = getattr(self.splits, name)
@@ -71,10 +76,13 @@ class IntentDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        """Shuffled batches of the training split."""
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
+        """The validation split in a fixed order: early stopping and checkpoints watch it."""
         return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
+        """The test split for `trainer.test`; train.py's test scores come from `Predictor`."""
         return self._loader("test", shuffle=False)

@@ -23,14 +23,12 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
+from intentbot.engine.builder import GraphBuilder, batch_features
+from intentbot.engine.folded import folded_first_layer
+from intentbot.engine.kinds import kind_of
 from intentbot.model import IntentNet
-from intentbot.onnx_builder import KIND, GraphBuilder, batch_features
-from intentbot.onnx_folded import folded_first_layer
 
 OPSET = 20  # the first with Gelu
-# torch's gate order within each weight block -> ONNX's: slices of `hidden_size` rows
-GATE_ORDER = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 3, 1, 2]}
-OPERATOR = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 
 
 @dataclass(frozen=True)
@@ -93,11 +91,11 @@ def _recurrent_layer(
     """One torch layer (both directions) as one fused ONNX recurrence.
 
     Returns the outputs (T, B, directions*H) and the final states (directions, B, H)."""
-    kind = KIND[type(rnn)]
+    kind = kind_of(rnn)
     suffixes = [f"l{layer}", f"l{layer}_reverse"][: 2 if rnn.bidirectional else 1]
 
     def stacked(name: str) -> torch.Tensor:
-        return torch.stack([gates(getattr(rnn, f"{name}_{s}"), kind) for s in suffixes])
+        return torch.stack([gates(getattr(rnn, f"{name}_{s}"), kind.gate_order) for s in suffixes])
 
     # ONNX wants one bias row per direction: the input bias, then the recurrent one
     bias = torch.cat([stacked("bias_ih"), stacked("bias_hh")], dim=-1)
@@ -105,22 +103,20 @@ def _recurrent_layer(
         "hidden_size": rnn.hidden_size,
         "direction": "bidirectional" if rnn.bidirectional else "forward",
     }
-    if kind == "gru":
-        attributes["linear_before_reset"] = 1  # torch applies the reset gate after W_hn h
-    if kind == "rnn":
-        attributes["activations"] = [rnn.nonlinearity.capitalize()] * len(suffixes)
+    attributes.update(kind.onnx_attributes(rnn))
     weights = [stacked("weight_ih"), stacked("weight_hh"), bias]
-    inputs = [sequence, *(graph.constant(w, f"{kind}{layer}") for w in weights), lengths32]
+    prefix = f"{kind.onnx_operator.lower()}{layer}"
+    inputs = [sequence, *(graph.constant(w, prefix) for w in weights), lengths32]
     outputs, final_state, *_ = graph.op(
-        OPERATOR[kind], inputs, outputs=3 if kind == "lstm" else 2, **attributes
+        kind.onnx_operator, inputs, outputs=1 + kind.states, **attributes
     )
     return batch_features(graph, outputs), final_state
 
 
-def gates(weight: torch.Tensor, kind: str) -> torch.Tensor:
-    """torch's gate blocks reordered as ONNX stacks them."""
-    blocks = weight.chunk(len(GATE_ORDER[kind]), dim=0)
-    return torch.cat([blocks[index] for index in GATE_ORDER[kind]], dim=0)
+def gates(weight: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
+    """torch's gate blocks reordered as ONNX stacks them: slices of `hidden_size` rows."""
+    blocks = weight.chunk(len(order), dim=0)
+    return torch.cat([blocks[index] for index in order], dim=0)
 
 
 def _pool(graph: GraphBuilder, net: IntentNet, outputs: str, final_state: str, mask: str) -> str:

@@ -1,4 +1,5 @@
-"""A real `bentoml serve` on loopback for end-to-end tests (service, chat).
+"""What tests and benchmarks share: a real `bentoml serve` on loopback, the command-line entry
+points run as a user runs them, and labelled files written to disk.
 
 with live_server({"BENTOML_HOME": str(home), "INTENTBOT_MODEL": tag}) as url:
     httpx.post(f"{url}/classify", json={"text": "hi"})
@@ -7,13 +8,14 @@ with live_server({"BENTOML_HOME": str(home), "INTENTBOT_MODEL": tag}) as url:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -43,11 +45,32 @@ def live_server(
     """Run `bentoml serve` from `cwd` (so through its bentofile.yaml) on 127.0.0.1 with `env`
     added to this process's environment; yield the base URL once /readyz answers 200.
     `port` (default: a free one) lets a test restart a server at the same address."""
+    with serving_process(env, ready_timeout=ready_timeout, cwd=cwd, port=port) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def serving_process(
+    env: Mapping[str, str] | None = None,
+    *,
+    target: Sequence[str] = (),
+    ready_timeout: float = 90.0,
+    cwd: Path = REPO,
+    port: int | None = None,
+    log_path: Path | None = None,
+    python: str = sys.executable,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`live_server` with the process itself (for its pid), what to serve (`target`: a bento
+    tag or `module:Service`; default the bentofile in `cwd`), where its log goes (default a
+    temporary file) and which Python runs it (another virtual environment's)."""
     port = port or free_port()
-    command = [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [python, "-m", "bentoml", "serve", *target]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})}
-    with tempfile.TemporaryDirectory(prefix="intentbot-serve-") as folder:
-        log_path = Path(folder) / "serve.log"
+    with contextlib.ExitStack() as stack:
+        if log_path is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="intentbot-serve-"))
+            log_path = Path(folder) / "serve.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 command, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
@@ -55,7 +78,7 @@ def live_server(
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_ready(process, url, ready_timeout, log_path)
-            yield url
+            yield url, process
         finally:
             stop(process)
 
@@ -87,3 +110,25 @@ def stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
 
 def _tail(log_path: Path, lines: int = 40) -> str:
     return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def run_cli(
+    module: str, *args: str, cwd: Path = REPO, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` as a user runs it: clean errors (no Hydra traceback), wide
+    output so that tables are not wrapped."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", "COLUMNS": "200"},
+    )
+
+
+def write_jsonl(path: Path, pairs: Iterable[tuple[str, str]]) -> Path:
+    """A labelled JSONL file of (text, intent) pairs."""
+    lines = (json.dumps({"text": text, "intent": intent}) for text, intent in pairs)
+    path.write_text("\n".join(lines) + "\n")
+    return path

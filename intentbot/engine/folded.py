@@ -18,8 +18,9 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
+from intentbot.engine.builder import GraphBuilder, batch_features
+from intentbot.engine.kinds import kind_of
 from intentbot.model import IntentNet
-from intentbot.onnx_builder import KIND, GraphBuilder, batch_features
 
 
 def table_bytes(net: IntentNet) -> int:
@@ -46,7 +47,7 @@ def folded_first_layer(
     batch = graph.op("Shape", [ids_tb], start=1, end=2)
     state_shape = graph.op("Concat", [graph.ints(directions), batch, graph.ints(hidden)], axis=0)
     zeros = graph.op("ConstantOfShape", [state_shape])  # float32 zeros
-    states = 2 if KIND[type(rnn)] == "lstm" else 1
+    states = kind_of(rnn).states
     final_state, *_, outputs = graph.op(
         "Scan",
         [zeros] * states + [gate_inputs, steps_mask],
@@ -74,57 +75,30 @@ def _reversed(graph: GraphBuilder, time_major: str) -> str:
 @torch.no_grad()
 def _input_tables(net: IntentNet) -> list[torch.Tensor]:
     """Per direction, (V, gates): every token's input term, with the recurrent bias folded in
-    where the cell only adds it (all of it but the GRU's candidate part, which the reset gate
-    scales)."""
+    where the cell only adds it (not in the gates whose recurrent term the cell scales, such as
+    the GRU's candidate)."""
     rnn = net.encoder.rnn
+    scaled = kind_of(rnn).scaled_gates * rnn.hidden_size
     tables = []
     for suffix in ["l0", "l0_reverse"][: _directions(rnn)]:
         bias = getattr(rnn, f"bias_ih_{suffix}") + getattr(rnn, f"bias_hh_{suffix}")
-        if isinstance(rnn, nn.GRU):
-            hidden = rnn.hidden_size
-            bias[2 * hidden :] = getattr(rnn, f"bias_ih_{suffix}")[2 * hidden :]
+        if scaled:
+            bias[-scaled:] = getattr(rnn, f"bias_ih_{suffix}")[-scaled:]
         tables.append(net.embedding.weight @ getattr(rnn, f"weight_ih_{suffix}").T + bias)
     return tables
 
 
 def _cell(body: GraphBuilder, rnn: nn.RNNBase) -> object:
-    """One step for both directions: states (D, B, H), inputs (D, B, gates), mask (1, B, 1)."""
-    kind = KIND[type(rnn)]
+    """One step for both directions: states (D, B, H), inputs (D, B, gates), mask (1, B, 1);
+    the arithmetic of the step is the kind's own (`intentbot.engine.kinds`)."""
+    kind = kind_of(rnn)
     suffixes = ["l0", "l0_reverse"][: _directions(rnn)]
     recurrent = body.constant(
         torch.stack([getattr(rnn, f"weight_hh_{s}").T for s in suffixes])  # (D, H, gates)
     )
-    hidden = rnn.hidden_size
     state, cell_state, gate_input, real = (body.name(n) for n in ("h", "c", "x", "mask"))
     product = body.op("MatMul", [state, recurrent])  # (D, B, gates)
-    new_cell = None
-    if kind == "rnn":
-        new_state = body.op(rnn.nonlinearity.capitalize(), [body.op("Add", [gate_input, product])])
-    elif kind == "gru":
-        candidate_bias = body.constant(
-            torch.stack([getattr(rnn, f"bias_hh_{s}")[2 * hidden :] for s in suffixes])[:, None]
-        )
-        split = body.ints(2 * hidden, hidden)
-        product_rz, product_n = body.op("Split", [product, split], outputs=2, axis=2)
-        input_rz, input_n = body.op("Split", [gate_input, split], outputs=2, axis=2)
-        rz = body.op("Sigmoid", [body.op("Add", [input_rz, product_rz])])
-        reset, update = body.op("Split", [rz, body.ints(hidden, hidden)], outputs=2, axis=2)
-        scaled = body.op("Mul", [reset, body.op("Add", [product_n, candidate_bias])])
-        candidate = body.op("Tanh", [body.op("Add", [input_n, scaled])])
-        step = body.op("Mul", [update, body.op("Sub", [state, candidate])])
-        new_state = body.op("Add", [candidate, step])  # (1 - z) * n + z * h
-    else:  # lstm, torch's gate order i, f, g, o
-        gates = body.op("Add", [gate_input, product])
-        i, f, g, o = body.op("Split", [gates, body.ints(*[hidden] * 4)], outputs=4, axis=2)
-        sigmoid_i, sigmoid_f, sigmoid_o = (body.op("Sigmoid", [x]) for x in (i, f, o))
-        new_cell = body.op(
-            "Add",
-            [
-                body.op("Mul", [sigmoid_f, cell_state]),
-                body.op("Mul", [sigmoid_i, body.op("Tanh", [g])]),
-            ],
-        )
-        new_state = body.op("Mul", [sigmoid_o, body.op("Tanh", [new_cell])])
+    new_state, new_cell = kind.folded_step(body, rnn, state, cell_state, gate_input, product)
     kept = [body.op("Where", [real, new_state, state])]
     if new_cell is not None:
         kept.append(body.op("Where", [real, new_cell, cell_state]))

@@ -10,7 +10,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from rich.console import Console
 from rich.markup import escape
 
-from intentbot.artifact import BundleError
+from intentbot.bundle import BundleError
 from intentbot.corpus import DataError
 
 USER_ERRORS = (DataError, BundleError, ValueError, FileNotFoundError, OmegaConfBaseException)

@@ -20,7 +20,7 @@ import torch
 from intentbot.model import IntentNet
 
 if TYPE_CHECKING:
-    from intentbot.onnx_graph import OnnxModel
+    from intentbot.engine.graph import OnnxModel
 
 ENGINES = ("onnx", "torch")
 Engine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids, lengths) -> logits
@@ -35,8 +35,8 @@ class OnnxEngine:
     with the fused graph too, without the folded table's memory."""
 
     def __init__(self, net: IntentNet, threads: int | None = None, fold: bool = True) -> None:
-        from intentbot.onnx_folded import table_bytes
-        from intentbot.onnx_graph import to_onnx
+        from intentbot.engine.folded import table_bytes
+        from intentbot.engine.graph import to_onnx
 
         self.threads = threads or torch.get_num_threads()
         self._fused = onnx_session(to_onnx(net, fold=False))
@@ -84,6 +84,8 @@ def onnx_session(model: OnnxModel) -> Callable[[np.ndarray, np.ndarray], np.ndar
 
 
 def make_engine(net: IntentNet, kind: str = "onnx") -> Engine:
+    """The (ids, lengths) -> logits function `Predictor` calls; `torch` is `net` itself, so it
+    sees later weight changes where an ONNX engine keeps its snapshot."""
     if kind == "onnx":
         return OnnxEngine(net)
     if kind == "torch":

@@ -14,8 +14,13 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from intentbot.evaluation import Answers, confused_pairs, confusion_counts, out_of_scope_errors
-from intentbot.figures import BLUE, GREEN, GREY, RED, new_figure, save
+from intentbot.evaluation.answers import (
+    Answers,
+    confused_pairs,
+    confusion_counts,
+    out_of_scope_errors,
+)
+from intentbot.plotting import BLUE, GREEN, GREY, RED, new_figure, save
 
 TOP_PAIRS = 20
 ERRORS_MAP = LinearSegmentedColormap.from_list("errors", ["#FFF5EB", "#FD8D3C", "#7F2704"])

@@ -96,6 +96,8 @@ class ClassifyBatchRequest(_Request):
 
 
 class IntentScore(BaseModel):
+    """One row of a `Classification.ranking`: an intent and its calibrated probability."""
+
     intent: str
     confidence: float
 
@@ -112,10 +114,14 @@ class Classification(BaseModel):
 
 
 class ClassifyBatchResponse(BaseModel):
+    """The answer to `POST /classify_batch`."""
+
     results: list[Classification] = Field(description="one per text, in request order")
 
 
 class RasaIntent(BaseModel):
+    """An intent as Rasa names its fields (`name`, not `intent`)."""
+
     name: str
     confidence: float
 
@@ -130,6 +136,8 @@ class RasaParse(BaseModel):
 
 
 class ErrorDetail(BaseModel):
+    """One failed check of a request, as pydantic reports it: where (`loc`) and why (`msg`)."""
+
     type: str
     loc: list[str | int]
     msg: str

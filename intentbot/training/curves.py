@@ -15,8 +15,8 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from intentbot.figures import BLUE, GREEN, GREY, ORANGE, new_figure, save
-from intentbot.history import History
+from intentbot.plotting import BLUE, GREEN, GREY, ORANGE, new_figure, save
+from intentbot.training.history import History
 
 GRAD_NORM = "train/grad_norm"
 # the score bars stay grey: colour belongs to the runs (curves and tick labels)
@@ -36,6 +36,7 @@ class RunCurves:
 
     @property
     def label(self) -> str:
+        """The legend entry: job number and the overrides that set the run apart."""
         return f"{self.name}: {self.config}"
 
 
@@ -43,14 +44,15 @@ def plot_curves(history: History, path: Path, clip: float | None = None) -> Path
     """Loss, accuracy and gradient norm of one run; `clip` draws the clipping threshold."""
     figure = new_figure(15, 4.2)
     loss, accuracy, gradient = figure.subplots(1, 3)
-    for axes, metric, title in ((loss, "loss", "loss"), (accuracy, "acc", "accuracy")):
+    panels = ((loss, "loss", "loss"), (accuracy, "argmax_acc", "top-1 accuracy"))
+    for axes, metric, title in panels:
         for stage, colour in (("train", BLUE), ("val", ORANGE)):
             epochs, values = history.per_epoch(f"{stage}/{metric}")
             axes.plot(epochs, values, "o-", color=colour, markersize=3, label=stage)
         _style(axes, title, "epoch", legend=True)
     accuracy.set_ylim(0, 1.02)
-    epochs, values = history.per_epoch("val/acc")
-    if values:  # the epoch a val/acc-monitored checkpoint keeps
+    epochs, values = history.per_epoch("val/argmax_acc")
+    if values:  # the epoch a val/argmax_acc-monitored checkpoint keeps
         best = epochs[values.index(max(values))]
         accuracy.axvline(best, color=GREY, linestyle=":", label=f"best val, epoch {best}")
         accuracy.legend(fontsize=8, loc="lower right")
@@ -67,7 +69,7 @@ def plot_curves(history: History, path: Path, clip: float | None = None) -> Path
 
 def plot_comparison(runs: Sequence[RunCurves], path: Path) -> Path:
     """Validation curves of the runs on shared axes (the best `COLOURED` in colour, the rest
-    grey), and every run's scores ranked by val accuracy."""
+    grey), and every run's scores ranked by val accuracy (metrics.json: final decisions)."""
     height = 4.2 + 0.32 * len(runs) + 1.2
     figure = new_figure(15, height)
     top, bottom = figure.subfigures(2, 1, height_ratios=[4.2, height - 4.2])
@@ -79,10 +81,10 @@ def plot_comparison(runs: Sequence[RunCurves], path: Path) -> Path:
         run, colour = runs[index], colours[index]
         style = {"color": colour, "markersize": 2.5, "linewidth": 1 if colour == LIGHT else 1.5}
         label = f"run {run.name}" if colour != LIGHT else None
-        accuracy.plot(*run.history.per_epoch("val/acc"), "o-", label=label, **style)
+        accuracy.plot(*run.history.per_epoch("val/argmax_acc"), "o-", label=label, **style)
         loss.plot(*run.history.per_epoch("val/loss"), "o-", **style)
         gradient.plot(*run.history.per_epoch(GRAD_NORM), "o-", **style)
-    _style(accuracy, "val accuracy", "epoch")
+    _style(accuracy, "val top-1 accuracy", "epoch")
     if accuracy.has_data():
         handles, labels = accuracy.get_legend_handles_labels()
         accuracy.legend(handles[::-1], labels[::-1], loc="lower right", fontsize=7)
@@ -99,13 +101,13 @@ def plot_comparison(runs: Sequence[RunCurves], path: Path) -> Path:
 def _score_bars(axes: Axes, runs: Sequence[RunCurves], colours: list) -> None:
     """Horizontal bars, best val accuracy on top; labels carry the run's overrides."""
     order = _ranked(runs)
-    figures = (
+    scores = (
         ("val accuracy", "val", "accuracy"),
         ("test accuracy", "test", "accuracy"),
         ("test macro-F1", "test", "macro_f1"),
     )
-    width = 0.8 / len(figures)
-    for offset, (name, split, key) in enumerate(figures):
+    width = 0.8 / len(scores)
+    for offset, (name, split, key) in enumerate(scores):
         values = [runs[i].metrics.get(split, {}).get(key, 0.0) for i in order]
         positions = [row + (offset - 1) * width for row in range(len(order))]
         bars = axes.barh(positions, values, height=width, color=SHADES[offset], label=name)
@@ -116,7 +118,7 @@ def _score_bars(axes: Axes, runs: Sequence[RunCurves], colours: list) -> None:
         tick.set_color("black" if colours[i] == LIGHT else colours[i])
     axes.invert_yaxis()
     axes.set_xlim(0, 1.12)
-    axes.set_xlabel("score (runs ranked by val accuracy, the selection metric)")
+    axes.set_xlabel("score (runs ranked by val accuracy after the out-of-scope decision)")
     axes.legend(loc="lower right", fontsize=8)
     axes.grid(axis="x", alpha=0.3)
 

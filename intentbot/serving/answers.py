@@ -1,0 +1,34 @@
+"""Prediction -> the answers of the HTTP contract: a `Classification` with its reply, and Rasa's
+parse format. The service and the chat's local mode both answer through here, so they agree."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from intentbot.serving.schemas import Classification, IntentScore, RasaIntent, RasaParse
+
+if TYPE_CHECKING:  # torch stays out of the HTTP chat, which imports the schemas only
+    from intentbot.predictor import Prediction
+    from intentbot.replies import Responder
+
+
+def classification(prediction: Prediction, top_k: int, responder: Responder) -> Classification:
+    """The answer to one message: the first `top_k` of the ranking and the bot's reply."""
+    return Classification(
+        text=prediction.text,
+        intent=prediction.intent,
+        confidence=prediction.confidence,
+        out_of_scope=prediction.out_of_scope,
+        ranking=[
+            IntentScore(intent=item.intent, confidence=item.confidence)
+            for item in prediction.ranking[:top_k]
+        ],
+        reply=responder.reply(prediction.intent, prediction.text),
+    )
+
+
+def rasa_parse(answer: Classification) -> RasaParse:
+    """The same answer in Rasa's NLU format."""
+    ranking = [RasaIntent(name=item.intent, confidence=item.confidence) for item in answer.ranking]
+    intent = RasaIntent(name=answer.intent, confidence=answer.confidence)
+    return RasaParse(text=answer.text, intent=intent, intent_ranking=ranking)
