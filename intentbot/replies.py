@@ -6,6 +6,7 @@ A model carries the replies it was trained with; a YAML file given when serving
 
 from __future__ import annotations
 
+import difflib
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,9 +75,10 @@ def replies_with_override(
     known = {*labels.names, labels.oos_label}
     unknown = sorted(set(templates) - known)
     if unknown:
+        named = [_with_suggestion(name, known) for name in unknown]
         raise ValueError(
-            f"{override}: replies for intents the model does not know: {', '.join(unknown)}; "
-            f"its intents are {', '.join(sorted(known))}"
+            f"{override}: replies for intents the model does not know: {', '.join(named)}; "
+            "fix or remove them"
         )
     missing = [name for name in labels.names if name not in templates]
     warnings = (
@@ -85,6 +87,11 @@ def replies_with_override(
         else []
     )
     return Replies(templates, warnings)
+
+
+def _with_suggestion(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"{name} (did you mean {close[0]}?)" if close else name
 
 
 class Responder:

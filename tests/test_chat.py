@@ -195,13 +195,19 @@ def test_arguments_and_their_defaults():
     assert parse_args(["--wait", "5"]).wait == 5.0
 
 
-def run_main(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    """main() with Ctrl-D at the first prompt."""
+def run_main(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, lines: tuple[str, ...] = ()
+) -> tuple[int, str]:
+    """main() typing `lines` at the prompt, then Ctrl-D."""
+    typed = iter(lines)
 
-    def ctrl_d(*_: object) -> str:
-        raise EOFError
+    def type_or_ctrl_d(*_: object) -> str:
+        line = next(typed, None)
+        if line is None:
+            raise EOFError
+        return line
 
-    monkeypatch.setattr(builtins, "input", ctrl_d)
+    monkeypatch.setattr(builtins, "input", type_or_ctrl_d)
     console = view.make_console(file=io.StringIO(), width=400)  # one line stays one line
     return main(argv, console), console.file.getvalue()
 
@@ -223,3 +229,26 @@ def test_main_with_an_unwritable_transcript_is_one_error_line(monkeypatch, tmp_p
     code, out = run_main(["--save", str(tmp_path / "missing" / "chat.jsonl")], monkeypatch)
     assert code == 1
     assert out.startswith("✗ can't write the transcript") and len(out.splitlines()) == 1
+
+
+def test_main_local_with_a_replies_file_answers_with_it(monkeypatch, tmp_path, trained_model):
+    replies = tmp_path / "replies.yaml"
+    replies.write_text("time: ['Look at the clock.']\n")
+    argv = ["--local", trained_model.tag, "--replies", str(replies)]
+    code, out = run_main(argv, monkeypatch, lines=("What time is it?",))
+    assert code == 0 and "Look at the clock." in out
+    assert "no reply for" in out and "greeting" in out  # the other intents are named
+
+
+def test_main_replies_file_with_an_unknown_intent_is_one_error_line(
+    monkeypatch, tmp_path, trained_model
+):
+    replies = tmp_path / "replies.yaml"
+    replies.write_text("not_an_intent: ['Hm.']\n")
+    code, out = run_main(["--local", trained_model.tag, "--replies", str(replies)], monkeypatch)
+    assert code == 1 and "not_an_intent" in out and len(out.splitlines()) == 1
+
+
+def test_replies_file_without_local_is_refused(monkeypatch, tmp_path):
+    code, out = run_main(["--replies", str(tmp_path / "r.yaml")], monkeypatch)
+    assert code == 1 and "INTENTBOT_REPLIES" in out

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -382,3 +383,25 @@ def test_callers_sharing_a_pass_keep_their_own_top_k(
     narrow, default = asyncio.run(both())
     assert (len(narrow.ranking), len(default.ranking)) == (1, 5)
     assert widths == [5]  # one pass, as wide as the widest request
+
+
+def test_replies_file_overrides_the_models_replies_without_retraining(
+    trained_model, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog
+):
+    replies = tmp_path / "replies.yaml"
+    replies.write_text("time: ['Time to check your watch.']\n")
+    settings = Settings(model=trained_model.tag, replies=str(replies))
+    monkeypatch.setattr(service_module, "SETTINGS", settings)
+    with caplog.at_level("WARNING", logger="intentbot"):
+        service = service_module.IntentService()
+    result = asyncio.run(service.classify(text="What time is it?"))
+    assert result.reply == "Time to check your watch."
+    assert "no reply for" in caplog.text and "greeting" in caplog.text
+    replies.write_text("time: [Now]\nno_such_intent: [Never]\n")
+    with pytest.raises(ValueError, match="no_such_intent"):
+        service_module.IntentService()
+
+
+def test_replies_setting_is_read_from_the_environment():
+    assert Settings.from_env({"INTENTBOT_REPLIES": "mine.yaml"}).replies == "mine.yaml"
+    assert Settings.from_env({}).replies is None

@@ -1,7 +1,7 @@
 """`python -m intentbot.chat`: talk to the intent service, or to a stored model in-process.
 
 The loop, its commands, retrying an unreachable server and the transcript live here; where the
-answers come from is `chat_backend`, how they look is `chat_view`.
+answers come from is `backends`, how they look is `view`.
 """
 
 from __future__ import annotations

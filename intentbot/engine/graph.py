@@ -6,7 +6,7 @@ operator from the weights rather than traced, so it covers every encoder the con
 needs no exporter. Padded positions are skipped, as torch's packed sequences skip them.
 
 Two forms: every layer as ONNX's fused RNN / GRU / LSTM operator (fastest for one utterance), or
-with the first layer folded into a lookup table (`fold=True`, intentbot/onnx_folded.py: a third
+with the first layer folded into a lookup table (`fold=True`, `intentbot.engine.folded`: a third
 of the arithmetic, fastest for batches).
 
 Inputs: `ids` (B, T) int64 and `lengths` (B,) int64, as `IntentTokenizer.encode` gives them.

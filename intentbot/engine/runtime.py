@@ -1,7 +1,7 @@
 """Where the logits are computed: ONNX Runtime (the default) or torch itself.
 
 Both run the same weights with the same arithmetic. ONNX Runtime answers through two graphs of
-one network (intentbot/onnx_graph.py): the fused one for a few texts, where a single call's
+one network (`intentbot.engine.graph`): the fused one for a few texts, where a single call's
 latency counts, and the folded one for batches, where arithmetic counts. A batch is cut into
 groups of similar length, each padded only to its own longest text, and the groups run on
 one-thread sessions side by side: no thread waits on another inside an operator. `torch` stays

@@ -8,7 +8,8 @@ from datetime import datetime
 import pytest
 
 from intentbot.calculator import calculate
-from intentbot.replies import FALLBACK, Responder, load_replies
+from intentbot.labels import LabelSet
+from intentbot.replies import FALLBACK, Replies, Responder, load_replies, replies_with_override
 from intentbot.splits import BUNDLED_DATA
 
 NOW = datetime(2026, 11, 25, 14, 5)
@@ -70,3 +71,29 @@ def test_calculator(text, expected):
 )
 def test_calculator_refuses_what_it_cannot_or_must_not_compute(text):
     assert calculate(text) is None
+
+
+LABELS = LabelSet(("greeting", "oos", "time"))
+
+
+def test_without_an_override_the_models_replies_stand():
+    stored = {"time": ["It's {time}."]}
+    assert replies_with_override(stored, LABELS, None) == Replies(stored)
+
+
+def test_override_replaces_the_replies_and_names_intents_left_without_one(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("time: ['Clock says {time}.']\noos: ['Pardon?']\n")
+    replies = replies_with_override({"time": ["old"]}, LABELS, path)
+    assert replies.templates == {"time": ["Clock says {time}."], "oos": ["Pardon?"]}
+    [warning] = replies.warnings
+    assert "greeting" in warning and "time" not in warning and str(path) in warning
+
+
+def test_override_with_an_intent_the_model_does_not_know_is_an_error(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("tme: ['Clock says {time}.']\nweather: [Sunny]\ntime: [Now]\n")
+    with pytest.raises(
+        ValueError, match=r"typo\.yaml: .*does not know: tme \(did you mean time\?\), weather;"
+    ):
+        replies_with_override({}, LABELS, path)

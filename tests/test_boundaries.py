@@ -1,0 +1,119 @@
+"""Import boundaries: what each entry point may pull in, checked in a fresh interpreter.
+
+The serving path needs no training stack (Lightning, Hydra, plots), the model core no BentoML,
+and the HTTP chat no torch. A child process imports one module while recording who imported
+what, then reports every forbidden module that got loaded and the chain of imports that led to
+it (for example `intentbot.service -> intentbot.x -> matplotlib`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TRAINING_STACK = (
+    "lightning",
+    "pytorch_lightning",
+    "hydra",
+    "omegaconf",
+    "matplotlib",
+    "tensorboardX",
+    "torchmetrics",
+)
+TRAINING_CODE = (
+    "intentbot.training",
+    "intentbot.evaluation",
+    "intentbot.plotting",
+    "intentbot.train",
+    "intentbot.evaluate",
+    "intentbot.cli",
+)
+BOUNDARIES = {
+    "intentbot.predictor": ("bentoml",),
+    "intentbot.bundle": ("bentoml",),
+    "intentbot.service": TRAINING_STACK + TRAINING_CODE,
+    "intentbot.chat.session": ("torch",),
+}
+
+# Wraps __import__ to keep the stack of modules being imported; the first time a forbidden
+# module shows up in sys.modules, that stack is the chain that brought it in.
+CHILD = textwrap.dedent(
+    """
+    import builtins, importlib, importlib.util, json, sys
+
+    target, forbidden = sys.argv[1], tuple(sys.argv[2:])
+
+    def is_forbidden(name):
+        return any(name == bad or name.startswith(bad + ".") for bad in forbidden)
+
+    chains, stack, seen, original = {}, [target], set(sys.modules), builtins.__import__
+
+    def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
+        try:
+            package = (globals or {}).get("__package__")
+            full = importlib.util.resolve_name("." * level + name, package) if level else name
+        except (ImportError, ValueError):
+            full = name
+        stack.append(full)
+        try:
+            return original(name, globals, locals, fromlist, level)
+        finally:
+            if len(sys.modules) != len(seen):  # only new modules are looked at
+                for loaded in set(sys.modules) - seen:
+                    seen.add(loaded)
+                    if is_forbidden(loaded):
+                        chains[loaded] = stack[:-1] + [loaded] if stack[-1] == loaded else [*stack, loaded]
+            stack.pop()
+
+    builtins.__import__ = recording_import
+    importlib.import_module(target)
+    builtins.__import__ = original
+    loaded = sorted(n for n in sys.modules if is_forbidden(n))
+    print(json.dumps({name: chains.get(name, [target, "?", name]) for name in loaded}))
+    """
+)
+
+
+def forbidden_imports(module: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """{forbidden module loaded by `import module`: the chain of imports that loaded it}."""
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, module, *forbidden],
+        cwd=REPO,
+        env={**os.environ, "BENTOML_DO_NOT_TRACK": "True"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, f"`import {module}` failed:\n{result.stderr[-4000:]}"
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def top_level(chains: dict[str, list[str]]) -> dict[str, list[str]]:
+    """One entry per forbidden package (its first module to load), not each submodule."""
+    shown: dict[str, list[str]] = {}
+    for name, chain in sorted(chains.items(), key=lambda item: len(item[0])):
+        if not any(name.startswith(parent + ".") for parent in shown):
+            shown[name] = chain
+    return shown
+
+
+@pytest.mark.parametrize("module", sorted(BOUNDARIES))
+def test_import_loads_nothing_forbidden(module: str) -> None:
+    chains = forbidden_imports(module, BOUNDARIES[module])
+    lines = [" -> ".join(chain) for chain in top_level(chains).values()]
+    assert not chains, f"`import {module}` loads forbidden modules:\n  " + "\n  ".join(lines)
+
+
+def test_the_check_sees_a_violation() -> None:
+    """Control: the training entry point does load Lightning, and the chain names its path."""
+    chains = forbidden_imports("intentbot.train", ("lightning",))
+    assert "lightning" in chains
+    assert chains["lightning"][0] == "intentbot.train"
+    assert chains["lightning"][-1] == "lightning"
