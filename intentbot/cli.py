@@ -17,11 +17,14 @@ USER_ERRORS = (DataError, BundleError, ValueError, FileNotFoundError, OmegaConfB
 
 
 def user_error(error: BaseException) -> str | None:
-    """One line for a bad config or bad data; None for a bug (which keeps its traceback)."""
+    """One line for a bad config (a line per problem for bad data); None for a bug, which keeps
+    its traceback."""
     while isinstance(error, InstantiationException) and error.__cause__ is not None:
         error = error.__cause__
     if isinstance(error, MissingMandatoryValue):
         return f"{error.full_key} is required: add {error.full_key}=... to the command"
+    if isinstance(error, DataError):  # may list every problem found, one a line
+        return str(error) or type(error).__name__
     if isinstance(error, USER_ERRORS):
         return str(error).splitlines()[0] if str(error) else type(error).__name__
     return None

@@ -243,14 +243,48 @@ def normalised(text: str) -> str:
     return " ".join(text.casefold().split()).rstrip(" .!?")
 
 
-def deduplicate(examples: Iterable[Example]) -> list[Example]:
-    """Drop repeated utterances; a repeat with a different label is an error naming both."""
-    seen: dict[str, Example] = {}
+CONFLICT_RULES = ("drop", "error")
+
+
+@dataclass(frozen=True)
+class Deduplicated:
+    """Training examples with repeats merged; `conflicts` are the utterances found under more
+    than one label (every copy, in file order), which training leaves out."""
+
+    examples: list[Example]
+    repeats: int
+    conflicts: list[list[Example]]
+
+    def report(self) -> list[str]:
+        """What a person should hear about the merge: one warning naming every conflict."""
+        if not self.conflicts:
+            return []
+        lines = [
+            f"{len(self.conflicts)} utterances carry more than one label and are left out of "
+            "training (data.on_conflict=error refuses such data instead):"
+        ]
+        for copies in self.conflicts:
+            labels = ", ".join(f"{copy.intent!r} at {copy.source}" for copy in copies)
+            lines.append(f"  {copies[0].text!r}: {labels}")
+        return ["\n".join(lines)]
+
+
+def deduplicate(examples: Iterable[Example], on_conflict: str = "drop") -> Deduplicated:
+    """Merge repeated utterances (same `normalised` text); repeats under different labels are
+    all listed at once, then left out (`drop`) or refused (`error`)."""
+    if on_conflict not in CONFLICT_RULES:
+        raise DataError(f"data.on_conflict={on_conflict!r} is not one of {CONFLICT_RULES}")
+    groups: dict[str, list[Example]] = {}
     for example in examples:
-        first = seen.setdefault(normalised(example.text), example)
-        if first.intent != example.intent:
-            raise DataError(
-                f"{example.source}: {example.text!r} is labelled {example.intent!r} here but "
-                f"{first.intent!r} at {first.source}; keep one label"
-            )
-    return list(seen.values())
+        groups.setdefault(normalised(example.text), []).append(example)
+    kept, conflicts, repeats = [], [], 0
+    for copies in groups.values():
+        if len({copy.intent for copy in copies}) > 1:
+            conflicts.append(copies)
+        else:
+            kept.append(copies[0])
+            repeats += len(copies) - 1
+    result = Deduplicated(kept, repeats, conflicts)
+    if conflicts and on_conflict == "error":
+        raise DataError("\n".join(result.report()))
+    return result

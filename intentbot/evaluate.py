@@ -12,10 +12,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 
 from intentbot.cli import exit_on_user_error
 from intentbot.console import make_console, print_step
-from intentbot.corpus import DataError, Example, deduplicate, read_examples
+from intentbot.corpus import DataError, Example, read_examples
 from intentbot.evaluation.answers import answer, errors, summarise
 from intentbot.evaluation.diff import compare
 from intentbot.evaluation.plots import (
@@ -40,7 +41,14 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
     print_step(console, "data", f"{len(examples)} labelled utterances (test split)")
     predictor = Predictor(bundle, threshold=cfg.threshold)
     with console.status(f"{bundle.tag}: predicting"):
-        answers = answer(predictor, examples, bundle.tag)
+        answers = answer(predictor, examples)
+    if answers.unseen:
+        count = sum(example.intent in answers.unseen for example in examples)
+        console.print(
+            f"[warning]warning:[/] {count} utterances of intents {bundle.tag} never saw in "
+            f"training count as wrong: {escape(', '.join(answers.unseen))}",
+            soft_wrap=True,
+        )
     report = summarise(answers, bundle.tag, cfg.top_confusions)
     report["decision"] = predictor.decision.to_dict()
     report["data"] = OmegaConf.to_container(cfg.data, resolve=True)
@@ -50,7 +58,7 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
     if cfg.compare:
         other = load_bundle(cfg.compare)
         with console.status(f"{other.tag}: predicting"):
-            other_answers = answer(Predictor(other, threshold=cfg.threshold), examples, other.tag)
+            other_answers = answer(Predictor(other, threshold=cfg.threshold), examples)
         report["compare"] = {"model": other.tag, **compare(answers, other_answers)}
         for table in comparison_tables(report["compare"], bundle.tag, other.tag, cfg.compare_rows):
             console.print(table)
@@ -77,9 +85,7 @@ def held_out_examples(data: DictConfig) -> list[Example]:
                 "data=files needs data.test=PATH to evaluate on (or data.train=PATH to carve "
                 "the test split out of it, as training did)"
             )
-        return deduplicate(
-            read_examples(data.test, data.get("text_column"), data.get("label_column"))
-        )
+        return read_examples(data.test, data.get("text_column"), data.get("label_column"))
     return instantiate(data).test
 
 

@@ -69,7 +69,7 @@ def fit_threshold(
     probs: torch.Tensor,
     targets: torch.Tensor,
     oos_index: int | None,
-    keep_in_scope: float = 0.98,
+    keep_in_scope: float | None = None,
     objective: str = "accuracy",
 ) -> float:
     """Pick the confidence threshold on validation data.
@@ -77,8 +77,9 @@ def fit_threshold(
     With out-of-scope examples, the threshold that maximises `objective`: `accuracy` (every
     validation utterance counts once, so out-of-scope weighs as much as it is frequent) or
     `balanced` (the mean of in-scope accuracy and out-of-scope recall, as if half the traffic
-    were out of scope). Without them: the highest threshold that still keeps `keep_in_scope`
-    of the correct in-scope answers, as there is nothing else to learn it from.
+    were out of scope). Without them there is nothing to learn a threshold from: 0 (answer
+    everything) unless `keep_in_scope` asks for the highest threshold that still keeps that
+    share of the correct in-scope answers.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"oos.objective={objective!r} is not one of {OBJECTIVES}")
@@ -87,7 +88,9 @@ def fit_threshold(
     correct = (predicted == targets) & in_scope
     if oos_index is None or bool(in_scope.all()):
         kept = confidence[correct]
-        return float(kept.quantile(1.0 - keep_in_scope)) if kept.numel() else 0.0
+        if keep_in_scope is None or not kept.numel():
+            return 0.0
+        return float(kept.quantile(1.0 - keep_in_scope))
     candidates = torch.cat([torch.zeros(1), confidence.unique()])
     # (K, N): would utterance n be flagged at candidate threshold k?
     flagged = (confidence[None, :] < candidates[:, None]) | (predicted == oos_index)[None, :]

@@ -1,7 +1,8 @@
 """Scores of a model's final decisions: the scores metrics.json and evaluation reports carry.
 
 Rates are fractions in [0, 1]. In-scope accuracy and out-of-scope recall are the two scores
-of the CLINC150 paper; ECE is measured on in-scope utterances.
+of the CLINC150 paper; ECE is measured on in-scope utterances. Every labelled utterance counts:
+one whose intent the model never saw counts as wrong (`ClassIndex`), never as an error.
 """
 
 from __future__ import annotations
@@ -22,6 +23,30 @@ if TYPE_CHECKING:
 ECE_BINS = 15
 
 
+class ClassIndex:
+    """Intent names <-> the class indices that scores count in: the model's labels, then
+    'rejected' when the labels have no out-of-scope class, then intents the model never saw
+    (no prediction can take those, so they are always wrong)."""
+
+    def __init__(self, names: Sequence[str], oos_index: int | None, oos_label: str) -> None:
+        self.names = list(names)
+        self.oos_label = oos_label
+        if oos_index is None:
+            self.names.append(oos_label)  # 'rejected'
+        self._positions = {name: index for index, name in enumerate(self.names)}
+
+    def targets(self, intents: Sequence[str]) -> torch.Tensor:
+        """(N,) indices of `intents`; unseen intents are appended to the names first."""
+        for intent in intents:
+            if intent not in self._positions:
+                self._positions[intent] = len(self.names)
+                self.names.append(intent)
+        return torch.tensor([self._positions[intent] for intent in intents], dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
 def final_predictions(
     probs: torch.Tensor, flagged: torch.Tensor, oos_index: int | None
 ) -> torch.Tensor:
@@ -34,22 +59,28 @@ def final_predictions(
 def score(
     probs: torch.Tensor, flagged: torch.Tensor, targets: torch.Tensor, oos_index: int | None
 ) -> dict[str, float]:
-    """accuracy, macro_f1, ece, and with out-of-scope targets in_scope_accuracy, oos_recall
-    and oos_precision."""
-    num_classes = probs.size(-1) + (oos_index is None)
+    """accuracy (final decisions), argmax_accuracy (top-1, no out-of-scope decision),
+    coverage (share answered, not rejected), macro_f1, ece, and with out-of-scope targets
+    in_scope_accuracy, oos_recall and oos_precision. `targets` may hold indices past the
+    model's classes (intents it never saw, see `ClassIndex`): they count as wrong."""
+    known = probs.size(-1)
+    num_classes = max(known + (oos_index is None), int(targets.max()) + 1 if len(targets) else 0)
     predicted = final_predictions(probs, flagged, oos_index)
     per_class = per_class_scores(predicted, targets, num_classes)
     supported = per_class["support"] > 0
     in_scope = targets != oos_index if oos_index is not None else torch.ones_like(flagged)
+    calibrated = in_scope & (targets < known)  # ECE needs a class the model has
     scores = {
         "accuracy": _rate(predicted == targets),
+        "argmax_accuracy": _rate(probs.argmax(dim=-1) == targets),
+        "coverage": _rate(~flagged),
         "macro_f1": float(per_class["f1"][supported].mean()),
         "ece": float(
             multiclass_calibration_error(
-                probs[in_scope], targets[in_scope], probs.size(-1), n_bins=ECE_BINS
+                probs[calibrated], targets[calibrated], known, n_bins=ECE_BINS
             )
         )
-        if bool(in_scope.any())
+        if bool(calibrated.any())
         else 0.0,
     }
     if oos_index is not None and not bool(in_scope.all()):
@@ -80,5 +111,6 @@ def score_examples(predictor: Predictor, examples: Sequence[Example]) -> dict[st
     labels = predictor.labels
     probs = predictor.decision.probabilities(predictor.logits([ex.text for ex in examples]))
     flagged = predictor.decision.out_of_scope(probs, labels.oos_index)
-    targets = torch.tensor(labels.indices(example.intent for example in examples))
+    index = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
+    targets = index.targets([example.intent for example in examples])
     return score(probs, flagged, targets, labels.oos_index)

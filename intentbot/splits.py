@@ -1,13 +1,15 @@
 """Build the train / validation / test splits that `conf/data/*.yaml` name.
 
-Each `data` config option instantiates one of the `from_*` functions here.
+Each `data` config option instantiates one of the `from_*` functions here. Training data is
+cleaned (repeats merged, conflicting labels left out); a test file is scored whole, every row
+of it, so that its figures compare with anyone else's on the same file.
 """
 
 from __future__ import annotations
 
 import random
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from intentbot.corpus import (
@@ -24,27 +26,39 @@ BUNDLED_DATA = Path(__file__).resolve().parent.parent / "data"
 
 @dataclass(frozen=True)
 class Splits:
-    """The three splits of one data set; `test` is only ever used for reporting."""
+    """The three splits of one data set; `test` is only ever used for reporting. `warnings`
+    are what a person should hear about the data (training prints them)."""
 
     train: list[Example]
     val: list[Example]
     test: list[Example]
+    warnings: list[str] = field(default_factory=list)
 
     def check(self) -> Splits:
-        """Refuse splits a model cannot learn from or be judged on fairly."""
+        """Refuse splits a model cannot learn from; drop validation utterances of intents
+        training lacks (nothing could learn them) and name test ones (they count as wrong)."""
         for name in ("train", "val", "test"):
             if not getattr(self, name):
                 raise DataError(f"the {name} split is empty; add examples or a {name} file")
         known = {example.intent for example in self.train}
-        for example in (*self.val, *self.test):
-            if example.intent not in known:
-                raise DataError(
-                    f"{example.source}: intent {example.intent!r} has no training example; "
-                    "add some to the training data"
-                )
         if len(known) < 2:
             raise DataError("the training data has a single intent; a classifier needs two or more")
-        return self
+        warnings = list(self.warnings)
+        val = [example for example in self.val if example.intent in known]
+        for split, examples, fate in (
+            ("validation", self.val, "left out"),
+            ("test", self.test, "scored as wrong"),
+        ):
+            unseen = Counter(example.intent for example in examples if example.intent not in known)
+            if unseen:
+                named = ", ".join(f"{intent} ({count})" for intent, count in sorted(unseen.items()))
+                warnings.append(
+                    f"{sum(unseen.values())} {split} utterances have intents with no training "
+                    f"example, {fate}: {named}"
+                )
+        if not val:
+            raise DataError("no validation utterance has an intent of the training data")
+        return replace(self, val=val, warnings=warnings)
 
 
 def stratified_split(
@@ -73,9 +87,28 @@ def stratified_split(
 
 
 def _without_leaks(held_out: list[Example], train: list[Example]) -> list[Example]:
-    """Drop held-out utterances that also appear in train: they would flatter the scores."""
+    """Drop held-out utterances that also appear in train: they would flatter the choice of
+    checkpoint and threshold."""
     seen = {normalised(example.text) for example in train}
     return [example for example in held_out if normalised(example.text) not in seen]
+
+
+def _training_examples(
+    examples: list[Example], on_conflict: str, warnings: list[str]
+) -> list[Example]:
+    """Repeats merged (the count noted) and conflicting labels left out (all listed)."""
+    merged = deduplicate(examples, on_conflict)
+    if merged.repeats:
+        warnings.append(f"{merged.repeats} repeated training utterances merged")
+    warnings.extend(merged.report())
+    return merged.examples
+
+
+def _overlap_note(test: list[Example], train: list[Example]) -> list[str]:
+    """Test utterances also in training still count (the file is scored whole); say so."""
+    seen = {normalised(example.text) for example in train}
+    shared = sum(normalised(example.text) in seen for example in test)
+    return [f"{shared} test utterances also appear in the training data"] if shared else []
 
 
 def from_files(
@@ -87,26 +120,29 @@ def from_files(
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     seed: int = 0,
+    on_conflict: str = "drop",
 ) -> Splits:
     """Labelled files; a missing val or test split is carved from train, stratified and seeded."""
 
     def read(path: str) -> list[Example]:
-        return deduplicate(read_examples(path, text_column, label_column))
+        return read_examples(path, text_column, label_column)
 
-    train_examples = read(train)
+    warnings: list[str] = []
+    train_examples = _training_examples(read(train), on_conflict, warnings)
     if test is None:
         train_examples, test_examples = stratified_split(
             train_examples, test_fraction, seed, "test"
         )
     else:
-        test_examples = _without_leaks(read(test), train_examples)
+        test_examples = read(test)
+        warnings += _overlap_note(test_examples, train_examples)
     if val is None:
         train_examples, val_examples = stratified_split(
             train_examples, val_fraction, seed + 1, "validation"
         )
     else:
-        val_examples = _without_leaks(read(val), train_examples)
-    return Splits(train_examples, val_examples, test_examples).check()
+        val_examples = _without_leaks(deduplicate(read(val)).examples, train_examples)
+    return Splits(train_examples, val_examples, test_examples, warnings).check()
 
 
 def from_bundled(val_fraction: float = 0.1, seed: int = 0) -> Splits:
@@ -119,9 +155,10 @@ def from_bundled(val_fraction: float = 0.1, seed: int = 0) -> Splits:
     )
 
 
-def from_clinc150(path: str, variant: str = "full") -> Splits:
+def from_clinc150(path: str, variant: str = "full", on_conflict: str = "drop") -> Splits:
     """CLINC150 with its official splits; out-of-scope stays a label (`oos`)."""
     splits = read_clinc150(path, variant)
-    return Splits(
-        deduplicate(splits["train"]), deduplicate(splits["val"]), deduplicate(splits["test"])
-    ).check()
+    warnings: list[str] = []
+    train = _training_examples(splits["train"], on_conflict, warnings)
+    val = _without_leaks(deduplicate(splits["val"]).examples, train)
+    return Splits(train, val, splits["test"], warnings).check()

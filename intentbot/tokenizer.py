@@ -15,7 +15,15 @@ import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
 PAD, UNK, BOS = "[PAD]", "[UNK]", "[BOS]"
-KINDS = ("word", "wordpiece")
+# bpe first: the only subword trainer whose vocabulary is the same in every process. The
+# WordPiece trainer numbers its `##` pieces in hash-map order and breaks ties between equally
+# frequent merges by those numbers, so two runs on the same data fit different vocabularies
+# (huggingface/tokenizers#1794); kept for those who want BERT-style pieces.
+TRAINERS = {
+    "bpe": (models.BPE, trainers.BpeTrainer),
+    "word": (models.WordLevel, trainers.WordLevelTrainer),
+    "wordpiece": (models.WordPiece, trainers.WordPieceTrainer),
+}
 NORMALIZATIONS = ("nfc", "nfd", "nfkc", "nfkd")
 
 # Utterances are short: handing a batch to tokenizers' thread pool costs more than it saves, and
@@ -36,7 +44,7 @@ class IntentTokenizer:
     def fit(
         cls,
         texts: Iterable[str],
-        kind: str = "wordpiece",
+        kind: str = "bpe",
         vocab_size: int = 8000,
         min_frequency: int = 1,
         lowercase: bool = True,
@@ -44,16 +52,13 @@ class IntentTokenizer:
         max_length: int = 64,
     ) -> IntentTokenizer:
         """Train a new vocabulary on `texts` (the training split)."""
-        if kind not in KINDS:
-            raise ValueError(f"tokenizer.kind={kind!r} is not one of {KINDS}")
+        if kind not in TRAINERS:
+            raise ValueError(f"tokenizer.kind={kind!r} is not one of {tuple(TRAINERS)}")
         if normalization is not None and normalization not in NORMALIZATIONS:
             raise ValueError(
                 f"tokenizer.normalization={normalization!r} is not one of {NORMALIZATIONS} or null"
             )
-        model, trainer_class = {
-            "word": (models.WordLevel, trainers.WordLevelTrainer),
-            "wordpiece": (models.WordPiece, trainers.WordPieceTrainer),
-        }[kind]
+        model, trainer_class = TRAINERS[kind]
         tokenizer = Tokenizer(model(unk_token=UNK))
         trainer = trainer_class(
             vocab_size=vocab_size,

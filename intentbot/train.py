@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from rich.markup import escape
 
 from intentbot.bundle import Bundle
 from intentbot.cli import exit_on_user_error
@@ -51,6 +52,8 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     splits: Splits = instantiate(cfg.data)
     _log("data", f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test")
+    for warning in splits.warnings:
+        _warn(warning)
     pretrained = load_pretrained(cfg.model.pretrained) if cfg.model.pretrained else None
     tokenizer, labels = _vocabulary(cfg, splits, run_dir, pretrained)
     source = f" from {cfg.model.pretrained}" if pretrained else ""
@@ -225,6 +228,11 @@ def _log(step: str, message: str, path: bool = False) -> None:
     if rank_zero_only.rank != 0:  # DDP: one process speaks
         return
     print_step(console, step, message, path)
+
+
+def _warn(message: str) -> None:
+    if rank_zero_only.rank == 0:
+        console.print(f"[warning]{'warning':>16}[/]  {escape(message)}", soft_wrap=True)
 
 
 def _report(metrics: dict, run_dir: Path) -> None:

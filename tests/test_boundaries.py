@@ -42,20 +42,29 @@ BOUNDARIES = {
     "intentbot.chat.session": ("torch",),
 }
 
-# Wraps __import__ to keep the stack of modules being imported; the first time a forbidden
-# module shows up in sys.modules, that stack is the chain that brought it in.
+# Wraps __import__ to keep the stack of modules being imported. A module enters sys.modules just
+# before its code runs, so the next import call (or the end of the one that loaded it) sees it
+# new, and the stack then is the chain that brought it in. Only a forbidden package's first
+# module is reported, not each of its submodules.
 CHILD = textwrap.dedent(
     """
     import builtins, importlib, importlib.util, json, sys
 
     target, forbidden = sys.argv[1], tuple(sys.argv[2:])
-
-    def is_forbidden(name):
-        return any(name == bad or name.startswith(bad + ".") for bad in forbidden)
-
     chains, stack, seen, original = {}, [target], set(sys.modules), builtins.__import__
 
+    def note_new_modules():
+        if len(sys.modules) == len(seen):
+            return
+        for name in sorted(set(sys.modules) - seen, key=len):
+            seen.add(name)
+            bad = any(name == b or name.startswith(b + ".") for b in forbidden)
+            if bad and not any(name.startswith(known + ".") for known in chains):
+                chain = [*stack, name]  # without repeats (`from a import b` imports a twice)
+                chains[name] = [n for i, n in enumerate(chain) if i == 0 or chain[i - 1] != n]
+
     def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
+        note_new_modules()
         try:
             package = (globals or {}).get("__package__")
             full = importlib.util.resolve_name("." * level + name, package) if level else name
@@ -65,18 +74,14 @@ CHILD = textwrap.dedent(
         try:
             return original(name, globals, locals, fromlist, level)
         finally:
-            if len(sys.modules) != len(seen):  # only new modules are looked at
-                for loaded in set(sys.modules) - seen:
-                    seen.add(loaded)
-                    if is_forbidden(loaded):
-                        chains[loaded] = stack[:-1] + [loaded] if stack[-1] == loaded else [*stack, loaded]
+            note_new_modules()
             stack.pop()
 
     builtins.__import__ = recording_import
     importlib.import_module(target)
+    note_new_modules()
     builtins.__import__ = original
-    loaded = sorted(n for n in sys.modules if is_forbidden(n))
-    print(json.dumps({name: chains.get(name, [target, "?", name]) for name in loaded}))
+    print(json.dumps(chains))
     """
 )
 
@@ -95,19 +100,10 @@ def forbidden_imports(module: str, forbidden: tuple[str, ...]) -> dict[str, list
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def top_level(chains: dict[str, list[str]]) -> dict[str, list[str]]:
-    """One entry per forbidden package (its first module to load), not each submodule."""
-    shown: dict[str, list[str]] = {}
-    for name, chain in sorted(chains.items(), key=lambda item: len(item[0])):
-        if not any(name.startswith(parent + ".") for parent in shown):
-            shown[name] = chain
-    return shown
-
-
 @pytest.mark.parametrize("module", sorted(BOUNDARIES))
 def test_import_loads_nothing_forbidden(module: str) -> None:
     chains = forbidden_imports(module, BOUNDARIES[module])
-    lines = [" -> ".join(chain) for chain in top_level(chains).values()]
+    lines = [" -> ".join(chain) for chain in chains.values()]
     assert not chains, f"`import {module}` loads forbidden modules:\n  " + "\n  ".join(lines)
 
 

@@ -118,10 +118,13 @@ def test_missing_file(tmp_path):
         read_examples(tmp_path / "nope.csv")
 
 
-def test_duplicates_are_dropped_but_conflicts_reported():
-    kept = deduplicate([Example("Hi!", "greet", "f:1"), Example("hi", "greet", "f:2")])
-    assert len(kept) == 1
-    with pytest.raises(DataError, match=r"f:3: 'hi' is labelled 'bye' here but 'greet' at f:1"):
-        deduplicate(
-            [Example("Hi!", "greet", "f:1"), Example("x", "y", "f:2"), Example("hi", "bye", "f:3")]
-        )
+def test_duplicates_are_merged_and_conflicts_set_aside():
+    merged = deduplicate([Example("Hi!", "greet", "f:1"), Example("hi", "greet", "f:2")])
+    assert (len(merged.examples), merged.repeats, merged.conflicts) == (1, 1, [])
+    rows = [Example("Hi!", "greet", "f:1"), Example("x", "y", "f:2"), Example("hi", "bye", "f:3")]
+    merged = deduplicate(rows)
+    assert merged.examples == [rows[1]] and merged.conflicts == [[rows[0], rows[2]]]
+    [report] = merged.report()
+    assert report.endswith("'Hi!': 'greet' at f:1, 'bye' at f:3")
+    with pytest.raises(DataError, match="1 utterances carry more than one label"):
+        deduplicate(rows, on_conflict="error")

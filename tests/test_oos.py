@@ -38,15 +38,30 @@ def test_threshold_without_out_of_scope_keeps_most_answers():
     assert 0.97 <= float(kept) <= 1.0
 
 
+def test_without_out_of_scope_data_the_default_answers_everything():
+    probs = torch.softmax(torch.randn(200, 5) * 3, dim=-1)
+    assert fit_threshold(probs, probs.argmax(dim=-1), oos_index=None) == 0.0
+
+
+def test_scores_count_unseen_intents_as_wrong_and_report_coverage():
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    flagged = torch.tensor([False, True, False, False])
+    targets = torch.tensor([0, 1, 3, 0])  # 2 is 'rejected' (no oos class), 3 an unseen intent
+    scores = score(probs, flagged, targets, oos_index=None)
+    assert scores["accuracy"] == 0.5  # the rejected right answer and the unseen one are wrong
+    assert scores["argmax_accuracy"] == 0.75  # before the decision, only the unseen one
+    assert scores["coverage"] == 0.75
+
+
 def test_scores_follow_the_paper_definitions():
     probs = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4], [0.8, 0.1, 0.1]])
     flagged = torch.tensor([False, False, True, False])
     targets = torch.tensor([0, 0, 2, 2])  # class 2 is out-of-scope
-    figures = score(probs, flagged, targets, oos_index=2)
-    assert figures["accuracy"] == 0.5
-    assert figures["in_scope_accuracy"] == 0.5
-    assert figures["oos_recall"] == 0.5 and figures["oos_precision"] == 1.0
-    assert 0.0 <= figures["ece"] <= 1.0
+    scores = score(probs, flagged, targets, oos_index=2)
+    assert scores["accuracy"] == 0.5
+    assert scores["in_scope_accuracy"] == 0.5
+    assert scores["oos_recall"] == 0.5 and scores["oos_precision"] == 1.0
+    assert 0.0 <= scores["ece"] <= 1.0
 
 
 def test_threshold_objectives_weigh_out_of_scope_differently():

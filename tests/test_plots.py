@@ -14,6 +14,7 @@ from intentbot.evaluation.plots import (
 )
 from intentbot.labels import LabelSet
 from intentbot.plotting import DPI
+from intentbot.scoring import ClassIndex
 from intentbot.training.curves import RunCurves, plot_comparison, plot_curves
 from intentbot.training.history import History, log_files, read_history
 
@@ -88,13 +89,15 @@ def answers_for(pairs: list[tuple[str, str]], names: tuple[str, ...], oos: str =
     probs = torch.full((len(pairs), len(names)), 0.2 / max(1, len(names) - 1))
     predicted = torch.tensor([labels.index(answer) for _, answer in pairs])
     probs[torch.arange(len(pairs)), predicted] = 0.8
+    classes = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
     return Answers(
         examples=[Example(f"text {n}", true) for n, (true, _) in enumerate(pairs)],
         labels=labels,
         probs=probs,
         flagged=predicted == labels.oos_index if labels.oos_index is not None else predicted < 0,
         predicted=predicted,
-        targets=torch.tensor([labels.index(true) for true, _ in pairs]),
+        targets=classes.targets([true for true, _ in pairs]),
+        classes=classes,
     )
 
 

@@ -24,10 +24,35 @@ def test_split_is_stratified_seeded_and_disjoint(tmp_path):
     assert from_files(train, seed=4) != first
 
 
-def test_given_test_file_drops_utterances_seen_in_train(tmp_path):
+def test_a_test_file_is_scored_whole(tmp_path):
+    """Every row counts, repeats and utterances also in train included, so that the figures
+    compare with anyone else's on the same file; the overlap is named."""
     train = write_jsonl(tmp_path / "t.jsonl", many("a", 10) + many("b", 10))
-    test = write_jsonl(tmp_path / "s.jsonl", [("a example number 1", "a"), ("brand new", "b")])
-    assert [e.text for e in from_files(train, test=test).test] == ["brand new"]
+    rows = [("a example number 1", "a"), ("brand new", "b"), ("Brand new!", "b")]
+    splits = from_files(train, test=write_jsonl(tmp_path / "s.jsonl", rows))
+    assert [e.text for e in splits.test] == [text for text, _ in rows]
+    assert "1 test utterances also appear in the training data" in splits.warnings
+
+
+def test_training_repeats_merge_and_conflicts_are_all_listed_then_left_out(tmp_path):
+    rows = [*many("a", 10), *many("b", 10), ("Hi there", "a"), ("hi there!", "b")]
+    rows += [("Bye", "a"), ("bye", "b"), ("bye.", "a"), ("a example number 3", "a")]
+    splits = from_files(write_jsonl(tmp_path / "t.jsonl", rows), seed=1)
+    texts = {e.text.lower().rstrip("!.") for e in (*splits.train, *splits.val, *splits.test)}
+    assert "hi there" not in texts and "bye" not in texts
+    merged, conflicts = splits.warnings
+    assert merged == "1 repeated training utterances merged"
+    assert conflicts.startswith("2 utterances carry more than one label")
+    assert "'hi there!': " not in conflicts  # named by its first copy
+    assert "'Hi there': 'a' at " in conflicts and "t.jsonl:22" in conflicts
+    assert all(f"t.jsonl:{line}" in conflicts for line in (23, 24, 25))
+
+
+def test_conflicts_refused_when_asked_naming_every_one(tmp_path):
+    rows = [*many("a", 10), *many("b", 10), ("Hi there", "a"), ("hi there", "b")]
+    rows += [("Bye", "a"), ("bye", "b")]
+    with pytest.raises(DataError, match=r"(?s)^2 utterances carry.*'Hi there'.*'Bye'"):
+        from_files(write_jsonl(tmp_path / "t.jsonl", rows), on_conflict="error")
 
 
 def test_label_too_rare_to_split_names_its_line(tmp_path):
@@ -36,11 +61,24 @@ def test_label_too_rare_to_split_names_its_line(tmp_path):
         from_files(train)
 
 
-def test_intent_only_in_test_is_refused(tmp_path):
+def test_intent_only_in_test_is_kept_and_named(tmp_path):
     train = write_jsonl(tmp_path / "t.jsonl", many("a", 10) + many("b", 10))
-    test = write_jsonl(tmp_path / "s.jsonl", [("something else", "c")])
-    with pytest.raises(DataError, match=r"s.jsonl:1: intent 'c' has no training example"):
-        from_files(train, test=test)
+    test = write_jsonl(tmp_path / "s.jsonl", [("something else", "c"), ("more", "c")])
+    splits = from_files(train, test=test)
+    assert [e.intent for e in splits.test] == ["c", "c"]
+    assert splits.warnings == [
+        "2 test utterances have intents with no training example, scored as wrong: c (2)"
+    ]
+
+
+def test_intent_only_in_validation_is_left_out(tmp_path):
+    train = write_jsonl(tmp_path / "t.jsonl", many("a", 10) + many("b", 10))
+    val = write_jsonl(tmp_path / "v.jsonl", [("fresh a", "a"), ("something else", "c")])
+    splits = from_files(train, val=val)
+    assert [e.intent for e in splits.val] == ["a"]
+    assert "1 validation utterances have intents with no training example, left out: c (1)" in (
+        splits.warnings
+    )
 
 
 def test_bundled_data_is_big_enough_and_disjoint():

@@ -14,7 +14,7 @@ from tests.conftest import REPO
 TEXTS = ["what time is it", "tell me the time please", "what is the weather", "play some music"]
 
 
-@pytest.mark.parametrize("kind", ["word", "wordpiece"])
+@pytest.mark.parametrize("kind", ["bpe", "word", "wordpiece"])
 def test_unknown_words_map_to_unk_and_lengths_exclude_padding(kind):
     tokenizer = IntentTokenizer.fit(TEXTS, kind=kind, vocab_size=200)
     ids, lengths = tokenizer.encode(["time", "zyxwvut qqq time please"])
@@ -60,8 +60,8 @@ def test_corrupt_file_is_named(tmp_path):
 
 
 def test_bad_kind_lists_the_options():
-    with pytest.raises(ValueError, match=r"'bpe' is not one of \('word', 'wordpiece'\)"):
-        IntentTokenizer.fit(TEXTS, kind="bpe")
+    with pytest.raises(ValueError, match=r"'spm' is not one of \('bpe', 'word', 'wordpiece'\)"):
+        IntentTokenizer.fit(TEXTS, kind="spm")
 
 
 def test_a_word_vocabulary_gets_the_same_ids_in_every_process():

@@ -53,7 +53,7 @@ def test_multirun_ends_with_one_comparison_table(tmp_path):
     [
         (("data=files",), "data.train is required"),
         (("data=files", "data.train=BAD"), "BAD.csv:3: no intent label for 'bye'"),
-        (("tokenizer.kind=bpe",), "tokenizer.kind='bpe' is not one of"),
+        (("tokenizer.kind=spm",), "tokenizer.kind='spm' is not one of"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path, args, message):
@@ -92,3 +92,19 @@ def test_resume_from_last_checkpoint_finishes_an_interrupted_run(tmp_path):
     with (tmp_path / "run" / "logs" / "version_1" / "metrics.csv").open() as log:
         resumed_epochs = {int(row["epoch"]) for row in csv.DictReader(log)}
     assert min(resumed_epochs) >= 1  # went on from the checkpoint instead of starting over
+
+
+@pytest.mark.slow
+def test_same_seed_and_data_give_the_same_figures_in_two_processes(tmp_path):
+    """The vocabulary fit included: nothing may depend on hash-map or thread order."""
+    small = ("encoder.hidden_size=32", "encoder.embedding_dim=32", "model.head.hidden_sizes=[32]")
+    args = ("trainer.max_epochs=3", "export=false", "logger=csv", *small)
+    figures = []
+    for attempt in ("first", "second"):
+        result = run_train(*args, f"hydra.run.dir={tmp_path / attempt}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        metrics = json.loads((tmp_path / attempt / "metrics.json").read_text())
+        figures.append((metrics["val"], metrics["test"]))
+        vocabulary = (tmp_path / attempt / "tokenizer.json").read_text()
+        figures[-1] += (vocabulary,)
+    assert figures[0] == figures[1]

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
-from intentbot.corpus import DataError, Example
+from intentbot.corpus import Example
 from intentbot.labels import LabelSet
 from intentbot.predictor import Predictor
-from intentbot.scoring import ECE_BINS, final_predictions, per_class_scores, score
+from intentbot.scoring import ECE_BINS, ClassIndex, final_predictions, per_class_scores, score
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class Answers:
     """A model's answers to labelled examples: `probs` (N, C), the rest (N,).
 
     `predicted` is the final class index after the out-of-scope decision; index C stands for
-    'rejected' when the labels have no out-of-scope class.
+    'rejected' when the labels have no out-of-scope class; `classes` names every index,
+    intents of the data that the model never saw last (`ClassIndex`).
     """
 
     examples: Sequence[Example]
@@ -31,6 +32,7 @@ class Answers:
     flagged: torch.Tensor
     predicted: torch.Tensor
     targets: torch.Tensor
+    classes: ClassIndex
 
     @property
     def confidence(self) -> torch.Tensor:
@@ -44,29 +46,29 @@ class Answers:
 
     @property
     def num_classes(self) -> int:
-        """Classes a prediction can take: the labels, plus 'rejected' without an oos label."""
-        return len(self.labels) + (self.labels.oos_index is None)
+        """Classes counted: the labels, 'rejected' without an oos label, unseen intents."""
+        return len(self.classes)
+
+    @property
+    def unseen(self) -> list[str]:
+        """Intents of the data that the model has no class for."""
+        return self.classes.names[len(self.labels) + (self.labels.oos_index is None) :]
 
     def name(self, index: int) -> str:
-        """The intent a class index of `predicted` stands for; 'rejected' reads as the oos label."""
-        return self.labels.names[index] if index < len(self.labels) else self.labels.oos_label
+        """The intent a class index stands for; 'rejected' reads as the oos label."""
+        return self.classes.names[index]
 
     def index(self, name: str) -> int:
-        """Inverse of `name`: the oos label maps to 'rejected' when the labels lack it."""
-        return self.labels.index(name) if name in self.labels.names else len(self.labels)
+        """Inverse of `name`."""
+        return self.classes.names.index(name)
 
 
-def answer(predictor: Predictor, examples: Sequence[Example], model: str = "the model") -> Answers:
-    """Run the one inference path over `examples`; an intent the model lacks is a DataError."""
+def answer(predictor: Predictor, examples: Sequence[Example]) -> Answers:
+    """Run the one inference path over `examples`; utterances of an intent the model lacks
+    are scored as wrong (`Answers.unseen` names those intents)."""
     labels = predictor.labels
-    known = set(labels.names)
-    for example in examples:
-        if example.intent not in known:
-            shown = ", ".join(labels.names[:8]) + (", ..." if len(labels) > 8 else "")
-            raise DataError(
-                f"{example.source}: intent {example.intent!r} is not one of the {len(labels)} "
-                f"intents of {model} ({shown}); evaluate on data labelled like its training data"
-            )
+    classes = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
+    targets = classes.targets([example.intent for example in examples])
     probs = predictor.decision.probabilities(predictor.logits([ex.text for ex in examples]))
     flagged = predictor.decision.out_of_scope(probs, labels.oos_index)
     return Answers(
@@ -75,7 +77,8 @@ def answer(predictor: Predictor, examples: Sequence[Example], model: str = "the 
         probs=probs,
         flagged=flagged,
         predicted=final_predictions(probs, flagged, labels.oos_index),
-        targets=torch.tensor(labels.indices(example.intent for example in examples)),
+        targets=targets,
+        classes=classes,
     )
 
 
@@ -209,7 +212,7 @@ def summarise(answers: Answers, model: str, top_confusions: int = 20) -> dict:
 
 
 def _in_scope(answers: Answers) -> torch.Tensor:
+    """(N,) in-scope utterances of intents the model has (what calibration can be read on)."""
+    known = answers.targets < len(answers.labels)
     oos_index = answers.labels.oos_index
-    if oos_index is None:
-        return torch.ones_like(answers.targets, dtype=torch.bool)
-    return answers.targets != oos_index
+    return known if oos_index is None else known & (answers.targets != oos_index)
