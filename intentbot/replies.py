@@ -1,5 +1,10 @@
 """Intent -> the bot's reply, from per-intent templates; some are filled in live
-({time}, {date}, {weekday}, {result} of a calculation).
+({time}, {date}, {weekday}, {result} of a calculation), others with the entities found in the
+message: a template may name an entity type as a slot (`Timer set for {duration}.`).
+
+Of an intent's templates, those whose every slot was found and that use the most slots are
+candidates; a template without slots is the fallback when the message named none
+(`For how long?`).
 
 A model carries the replies it was trained with; a YAML file given when serving
 (INTENTBOT_REPLIES, the chat's --replies) overrides them without retraining."""
@@ -8,7 +13,8 @@ from __future__ import annotations
 
 import difflib
 import random
-from collections.abc import Mapping, Sequence
+import string
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,12 +53,27 @@ def load_replies(path: str | Path) -> dict[str, list[str]]:
 
 
 def _check_template(template: str, where: str) -> None:
+    """Placeholders are the live ones or slot names (plain identifiers)."""
     try:
-        template.format(**dict.fromkeys(PLACEHOLDERS, ""))
-    except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(
-            f"{where}: bad placeholder {error} in {template!r}; use {list(PLACEHOLDERS)}"
-        ) from None
+        names = fields(template)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error} in {template!r}; write {{{{ for a brace}}") from None
+    for name in names:
+        if not name.isidentifier():
+            raise ValueError(
+                f"{where}: bad placeholder {{{name}}} in {template!r}; use one of "
+                f"{list(PLACEHOLDERS)} or an entity type such as {{duration}}"
+            )
+
+
+def fields(template: str) -> list[str]:
+    """The placeholder names of a template, in order."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+
+
+def slots(template: str) -> set[str]:
+    """The placeholders of a template that entities fill (not the live ones)."""
+    return set(fields(template)) - set(PLACEHOLDERS)
 
 
 @dataclass(frozen=True)
@@ -64,22 +85,34 @@ class Replies:
 
 
 def replies_with_override(
-    stored: dict[str, list[str]], labels: LabelSet, override: str | Path | None
+    stored: dict[str, list[str]],
+    labels: LabelSet,
+    override: str | Path | None,
+    entity_types: Collection[str] = (),
 ) -> Replies:
-    """The model's own replies, or those of the `override` file checked against its intents:
-    an intent the model does not know is an error (a typo would never be answered), an intent
-    without a reply is a warning (it gets the fallback reply)."""
+    """The model's own replies, or those of the `override` file checked against its intents
+    and `entity_types`: an intent the model does not know, or a slot it never fills, is an
+    error (a typo would never be answered); an intent without a reply is a warning (it gets
+    the fallback reply)."""
     if override is None:
         return Replies(stored)
     templates = load_replies(override)
     known = {*labels.names, labels.oos_label}
     unknown = sorted(set(templates) - known)
     if unknown:
-        named = [_with_suggestion(name, known) for name in unknown]
+        named = [name + _suggestion(name, known) for name in unknown]
         raise ValueError(
             f"{override}: replies for intents the model does not know: {', '.join(named)}; "
             "fix or remove them"
         )
+    for intent, intent_templates in templates.items():
+        for template in intent_templates:
+            for slot in sorted(slots(template) - set(entity_types)):
+                raise ValueError(
+                    f"{override}: slot {{{slot}}} of intent {intent!r} is no entity type the "
+                    f"model finds{_suggestion(slot, entity_types)}; its types are: "
+                    f"{', '.join(sorted(entity_types)) or 'none'}"
+                )
     missing = [name for name in labels.names if name not in templates]
     warnings = (
         [f"{override}: no reply for {', '.join(missing)}; they get the fallback reply"]
@@ -89,9 +122,10 @@ def replies_with_override(
     return Replies(templates, warnings)
 
 
-def _with_suggestion(name: str, known: set[str]) -> str:
+def _suggestion(name: str, known: Collection[str]) -> str:
+    """' (did you mean X?)' for the closest of `known`, or nothing."""
     close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f"{name} (did you mean {close[0]}?)" if close else name
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 class Responder:
@@ -107,15 +141,34 @@ class Responder:
         self.oos_label = oos_label
         self.rng = rng or random.Random()
 
-    def reply(self, intent: str, text: str, now: datetime | None = None) -> str:
-        """The answer to `text` classified as `intent`: an intent without templates gets the
-        out-of-scope reply or FALLBACK; `now` is for tests (default: the local time)."""
+    def reply(
+        self,
+        intent: str,
+        text: str,
+        now: datetime | None = None,
+        entities: Mapping[str, str] | None = None,
+    ) -> str:
+        """The answer to `text` classified as `intent`, its slots filled from `entities`
+        (entity type -> value): an intent without templates gets the out-of-scope reply or
+        FALLBACK; `now` is for tests (default: the local time)."""
+        entities = entities or {}
         templates = self.replies.get(intent) or self.replies.get(self.oos_label) or [FALLBACK]
-        template = self.rng.choice(templates)
+        template = self.rng.choice(_fitting(templates, entities))
         now = now or datetime.now().astimezone()
         return template.format(
+            **{slot: entities.get(slot, "") for slot in slots(template)},
             time=now.strftime("%H:%M"),
             date=f"{now:%A}, {now.day} {now:%B %Y}",
             weekday=f"{now:%A}",
             result=calculate(text) or UNKNOWN_RESULT if "{result}" in template else "",
         )
+
+
+def _fitting(templates: Sequence[str], entities: Mapping[str, str]) -> list[str]:
+    """The templates whose slots are all filled, those that use the most of them first; when
+    none fits (every template needs a slot the message lacks), all of them."""
+    fitting = [template for template in templates if slots(template) <= entities.keys()]
+    if not fitting:
+        return list(templates)
+    most = max(len(slots(template)) for template in fitting)
+    return [template for template in fitting if len(slots(template)) == most]

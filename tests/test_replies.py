@@ -45,8 +45,8 @@ def test_bundled_replies_cover_every_bundled_intent():
 
 
 def test_bad_placeholder_is_named(tmp_path):
-    (tmp_path / "r.yaml").write_text("time: ['It is {clock}']\n")
-    with pytest.raises(ValueError, match=r"r.yaml: intent 'time': bad placeholder 'clock'"):
+    (tmp_path / "r.yaml").write_text("time: ['It is {clock.hour}']\n")
+    with pytest.raises(ValueError, match=r"r.yaml: intent 'time': bad placeholder \{clock.hour\}"):
         load_replies(tmp_path / "r.yaml")
 
 
@@ -97,3 +97,40 @@ def test_override_with_an_intent_the_model_does_not_know_is_an_error(tmp_path):
         ValueError, match=r"typo\.yaml: .*does not know: tme \(did you mean time\?\), weather;"
     ):
         replies_with_override({}, LABELS, path)
+
+
+def test_slots_pick_the_template_that_uses_what_the_message_named():
+    responder = Responder(
+        {
+            "timer": ["Timer set for {duration}.", "For how long?"],
+            "weather": ["{city}, {when}: sunny.", "{city}: sunny.", "Where?"],
+        }
+    )
+    assert responder.reply(
+        "timer", "set a timer for 5 minutes", NOW, {"duration": "5 minutes"}
+    ) == ("Timer set for 5 minutes.")
+    assert responder.reply("timer", "set a timer", NOW) == "For how long?"
+    assert responder.reply("weather", "x", NOW, {"city": "Paris"}) == "Paris: sunny."
+    both = {"city": "Paris", "when": "tomorrow"}
+    assert responder.reply("weather", "x", NOW, both) == "Paris, tomorrow: sunny."
+
+
+def test_a_template_may_name_any_slot_but_not_an_expression(tmp_path):
+    path = tmp_path / "replies.yaml"
+    path.write_text("timer: ['Timer set for {duration}.']\n")
+    assert load_replies(path) == {"timer": ["Timer set for {duration}."]}
+    path.write_text("timer: ['Timer set for {duration[0]}.']\n")
+    with pytest.raises(ValueError, match=r"bad placeholder \{duration\[0\]\}"):
+        load_replies(path)
+    path.write_text("timer: ['Timer set for {duration.']\n")
+    with pytest.raises(ValueError, match="intent 'timer'"):
+        load_replies(path)
+
+
+def test_override_with_a_slot_the_model_never_fills_is_an_error(tmp_path):
+    path = tmp_path / "slots.yaml"
+    path.write_text("time: ['In {cty} it is {time}.', 'It is {time}.']\n")
+    with pytest.raises(ValueError, match=r"slot \{cty\} of intent 'time'.*did you mean city"):
+        replies_with_override({}, LABELS, path, entity_types={"city"})
+    path.write_text("time: ['In {city} it is {time}.', 'It is {time}.']\n")
+    assert replies_with_override({}, LABELS, path, entity_types={"city"}).templates["time"]
