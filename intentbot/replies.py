@@ -155,13 +155,15 @@ class Responder:
         templates = self.replies.get(intent) or self.replies.get(self.oos_label) or [FALLBACK]
         template = self.rng.choice(_fitting(templates, entities))
         now = now or datetime.now().astimezone()
-        return template.format(
-            **{slot: entities.get(slot, "") for slot in slots(template)},
-            time=now.strftime("%H:%M"),
-            date=f"{now:%A}, {now.day} {now:%B %Y}",
-            weekday=f"{now:%A}",
-            result=calculate(text) or UNKNOWN_RESULT if "{result}" in template else "",
-        )
+        live = {
+            "time": now.strftime("%H:%M"),
+            "date": f"{now:%A}, {now.day} {now:%B %Y}",
+            "weekday": f"{now:%A}",
+            "result": calculate(text) or UNKNOWN_RESULT if "{result}" in template else "",
+        }
+        # an entity named like a live placeholder ("the weather on {date}") fills it instead
+        filled = {name: entities.get(name, live.get(name, "")) for name in fields(template)}
+        return template.format(**filled)
 
 
 def _fitting(templates: Sequence[str], entities: Mapping[str, str]) -> list[str]:

@@ -134,3 +134,9 @@ def test_override_with_a_slot_the_model_never_fills_is_an_error(tmp_path):
         replies_with_override({}, LABELS, path, entity_types={"city"})
     path.write_text("time: ['In {city} it is {time}.', 'It is {time}.']\n")
     assert replies_with_override({}, LABELS, path, entity_types={"city"}).templates["time"]
+
+
+def test_an_entity_named_like_a_live_placeholder_fills_it():
+    responder = Responder({"weather": ["Sunny on {date}."]})
+    assert responder.reply("weather", "x", NOW) == "Sunny on Wednesday, 25 November 2026."
+    assert responder.reply("weather", "x", NOW, {"date": "friday"}) == "Sunny on friday."
