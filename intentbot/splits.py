@@ -7,28 +7,30 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from intentbot.corpus import (
-    DataError,
-    Example,
-    deduplicate,
-    normalised,
-    read_clinc150,
-    read_examples,
-)
+from intentbot.corpus import deduplicate, normalised, read_data
+from intentbot.examples import DataError, Example, TrainingData
+from intentbot.formats.base import Columns
+from intentbot.formats.clinc150 import read_clinc150
 
 BUNDLED_DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 @dataclass(frozen=True)
 class Splits:
-    """The three splits of one data set; `test` is only ever used for reporting."""
+    """The three splits of one data set; `test` is only ever used for reporting.
+
+    `synonyms` come from the training data (lower-cased surface -> value); `warnings` name
+    file:line of every repair the readers made.
+    """
 
     train: list[Example]
     val: list[Example]
     test: list[Example]
+    synonyms: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def check(self) -> Splits:
         """Refuse splits a model cannot learn from or be judged on fairly."""
@@ -88,25 +90,32 @@ def from_files(
     test_fraction: float = 0.1,
     seed: int = 0,
 ) -> Splits:
-    """Labelled files; a missing val or test split is carved from train, stratified and seeded."""
+    """Labelled files or BIO split folders; a missing val or test split is carved from train,
+    stratified and seeded."""
 
-    def read(path: str) -> list[Example]:
-        return deduplicate(read_examples(path, text_column, label_column))
+    def read(path: str) -> TrainingData:
+        data = read_data(path, Columns(text_column, label_column))
+        return replace(data, examples=deduplicate(data.examples))
 
-    train_examples = read(train)
-    if test is None:
+    train_data = read(train)
+    given = {name: read(path) for name, path in (("val", val), ("test", test)) if path is not None}
+    train_examples = train_data.examples
+    if "test" in given:
+        test_examples = _without_leaks(given["test"].examples, train_examples)
+    else:
         train_examples, test_examples = stratified_split(
             train_examples, test_fraction, seed, "test"
         )
+    if "val" in given:
+        val_examples = _without_leaks(given["val"].examples, train_examples)
     else:
-        test_examples = _without_leaks(read(test), train_examples)
-    if val is None:
         train_examples, val_examples = stratified_split(
             train_examples, val_fraction, seed + 1, "validation"
         )
-    else:
-        val_examples = _without_leaks(read(val), train_examples)
-    return Splits(train_examples, val_examples, test_examples).check()
+    warnings = [warning for data in (train_data, *given.values()) for warning in data.warnings]
+    return Splits(
+        train_examples, val_examples, test_examples, train_data.synonyms, warnings
+    ).check()
 
 
 def from_bundled(val_fraction: float = 0.1, seed: int = 0) -> Splits:
@@ -124,4 +133,29 @@ def from_clinc150(path: str, variant: str = "full") -> Splits:
     splits = read_clinc150(path, variant)
     return Splits(
         deduplicate(splits["train"]), deduplicate(splits["val"]), deduplicate(splits["test"])
+    ).check()
+
+
+def from_bio_folders(path: str) -> Splits:
+    """A joint intent + slot benchmark in BIO folders: `train/`, `valid/` (or `val/`), `test/`.
+
+    Only train is deduplicated: the official validation and test splits stay whole, so scores
+    compare with published ones.
+    """
+    root = Path(path)
+    val_folder = root / "valid" if (root / "valid").is_dir() else root / "val"
+    folders = {"train": root / "train", "val": val_folder, "test": root / "test"}
+    for folder in folders.values():
+        if not folder.is_dir():
+            raise DataError(
+                f"{root}: no {folder.name}/ folder; a BIO data set holds train/, valid/ (or "
+                "val/) and test/, each with seq.in, seq.out and label"
+            )
+    data = {name: read_data(folder) for name, folder in folders.items()}
+    return Splits(
+        deduplicate(data["train"].examples),
+        data["val"].examples,
+        data["test"].examples,
+        data["train"].synonyms,
+        [warning for split in data.values() for warning in split.warnings],
     ).check()

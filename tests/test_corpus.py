@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from intentbot.corpus import DataError, Example, deduplicate, read_clinc150, read_examples
+from intentbot.corpus import deduplicate, read_examples
+from intentbot.examples import DataError, Example
+from intentbot.formats.clinc150 import read_clinc150
 
 
 def write(path, text: str, encoding: str = "utf-8"):

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intentbot.corpus import DataError, Example, read_examples
+from intentbot.corpus import read_examples
+from intentbot.examples import DataError, Example
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".yml")  # one per reader (.yaml is .yml)
 FUZZ = settings(

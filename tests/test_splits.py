@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from intentbot.corpus import DataError
+from intentbot.examples import DataError
 from intentbot.splits import from_bundled, from_files
 from tests.helpers import write_jsonl
 
