@@ -308,9 +308,10 @@ def test_bio_folder_spans_and_repairs(tmp_path):
     assert first.source == f"{folder / 'seq.in'}:1"
     assert spans(second) == [("I-artist I-artist", "artist", None)]
     assert spans(third) == [("b", "x", None), ("c", "y", None), ("d", "x", None)]
+    repaired = "read as B- (they continued no span)"
     assert data.warnings == [
-        f"{folder / 'seq.out'}:2: I-artist at word 1 continued no span; read as B-",
-        f"{folder / 'seq.out'}:3: I-x at word 2, I-x at word 4 continued no span; read as B-",
+        f"{folder / 'seq.out'}:2: {repaired}: I-artist at word 1",
+        f"{folder / 'seq.out'}:3: {repaired}: I-x at word 2, I-x at word 4",
     ]
 
 

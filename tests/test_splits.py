@@ -73,7 +73,7 @@ def test_bio_folders_keep_official_splits(tmp_path):
     assert example.text == "Play song 0 by x0"
     assert [example.surface(e) for e in example.entities] == ["x0"]
     assert splits.warnings == [
-        f"{tmp_path / 'val' / 'seq.out'}:2: I-stars at word 2 continued no span; read as B-"
+        f"{tmp_path / 'val' / 'seq.out'}:2: read as B- (they continued no span): I-stars at word 2"
     ]
 
 

@@ -43,7 +43,7 @@ def read_bio(folder: Path, columns: Columns) -> TrainingData:
         entities, repairs = _spans(words, tags, f"{tags_file}:{number}")
         if repairs:
             warnings.append(
-                f"{tags_file}:{number}: {', '.join(repairs)} continued no span; read as B-"
+                f"{tags_file}:{number}: read as B- (they continued no span): {', '.join(repairs)}"
             )
         examples.append(make_example(" ".join(words), label, f"{words_file}:{number}", entities))
     return training_data(examples, warnings=warnings)

@@ -114,7 +114,7 @@ def _markup(item: str, where: str) -> tuple[str, list[Entity]]:
     while True:
         opening, stray = item.find("[", at), item.find("]", at)
         if stray != -1 and (opening == -1 or stray < opening):
-            raise DataError(f"{where}: ']' with no '[' before it in {item[at : stray + 1]!r}")
+            raise DataError(f"{where}: ']' with no '[' before it in {_quote(item[at : stray + 1])}")
         if opening == -1:
             pieces.append(item[at:])
             return "".join(pieces), entities
@@ -122,16 +122,18 @@ def _markup(item: str, where: str) -> tuple[str, list[Entity]]:
         length += opening - at
         closing = item.find("]", opening + 1)
         if closing == -1:
-            raise DataError(f"{where}: '[' never closed in {item[opening:]!r}; write [text](type)")
+            raise DataError(
+                f"{where}: '[' never closed in {_quote(item[opening:])}; write [text](type)"
+            )
         surface = item[opening + 1 : closing]
         if "[" in surface:
             raise DataError(
-                f"{where}: entity markup inside markup in {item[opening : closing + 1]!r}; "
+                f"{where}: entity markup inside markup in {_quote(item[opening : closing + 1])}; "
                 "entities may not nest or overlap"
             )
         if not surface.strip():
             raise DataError(
-                f"{where}: entity markup with no text in {item[opening : closing + 1]!r}; "
+                f"{where}: entity markup with no text in {_quote(item[opening : closing + 1])}; "
                 "put the words inside the brackets"
             )
         fields, at = _annotation(item, closing + 1, where)
@@ -148,15 +150,15 @@ def _annotation(item: str, at: int, where: str) -> tuple[dict[str, str | None], 
         closing = item.find(")", at)
         body = item[at + 1 : closing]
         if closing == -1 or "[" in body or "(" in body:
-            raise DataError(f"{where}: '(' never closed in {item[at:]!r}; write [text](type)")
+            raise DataError(f"{where}: '(' never closed in {_quote(item[at:])}; write [text](type)")
         name, _, value = body.partition(":")
         if not name.strip():
-            raise DataError(f"{where}: no entity type in {item[at : closing + 1]!r}")
+            raise DataError(f"{where}: no entity type in {_quote(item[at : closing + 1])}")
         return {"entity": name.strip(), "value": value.strip() or None}, closing + 1
     if marker == "{":
         return _json_annotation(item, at, where)
     raise DataError(
-        f"{where}: {item[item.rfind('[', 0, at) : at]!r} is not followed by (type) or "
+        f"{where}: {_quote(item[item.rfind('[', 0, at) : at])} is not followed by (type) or "
         '{"entity": ...}; add the entity type, or drop the brackets'
     )
 
@@ -166,19 +168,26 @@ def _json_annotation(item: str, at: int, where: str) -> tuple[dict[str, str | No
         fields, end = _JSON.raw_decode(item, at)
     except json.JSONDecodeError as error:
         if "}" not in item[at:]:
-            raise DataError(f"{where}: '{{' never closed in {item[at:]!r}") from None
+            raise DataError(f"{where}: '{{' never closed in {_quote(item[at:])}") from None
         raise DataError(
-            f"{where}: entity annotation {item[at:]!r} is not valid JSON ({error.msg}); "
+            f"{where}: entity annotation {_quote(item[at:])} is not valid JSON ({error.msg}); "
             'write {"entity": "type", "value": "..."}'
         ) from None
     except RecursionError:
         raise DataError(f"{where}: entity annotation nested too deeply") from None
     name = fields.get("entity")
     if not isinstance(name, str) or not name.strip():
-        raise DataError(f'{where}: entity annotation {item[at:end]!r} lacks "entity": "type"')
+        raise DataError(f'{where}: entity annotation {_quote(item[at:end])} lacks "entity": "type"')
     unknown = sorted(set(fields) - set(_KEYS))
     if unknown:
         raise DataError(f"{where}: unknown keys {unknown} in entity annotation; use {_KEYS}")
     if any(fields.get(key) is not None and not isinstance(fields[key], str) for key in _KEYS):
-        raise DataError(f"{where}: entity annotation {item[at:end]!r} holds a non-string value")
+        raise DataError(
+            f"{where}: entity annotation {_quote(item[at:end])} holds a non-string value"
+        )
     return {key: fields.get(key) for key in _KEYS} | {"entity": name.strip()}, end
+
+
+def _quote(fragment: str, limit: int = 60) -> str:
+    """A fragment of an example for an error message, cut short if long."""
+    return repr(fragment if len(fragment) <= limit else fragment[:limit] + "...")
