@@ -28,7 +28,7 @@ from rich.console import Console
 
 from bench import fixtures, report
 from bench.peers import tfidf_peer
-from intentbot.corpus import Example
+from intentbot.examples import Example
 from intentbot.splits import Splits
 
 # Table 2 of Larson et al. (2019), Full: in-scope accuracy % / out-of-scope recall %

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from intentbot.corpus import Example
+from intentbot.examples import Example
 from intentbot.splits import Splits, from_clinc150
 
 REPO = Path(__file__).resolve().parent.parent

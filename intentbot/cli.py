@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from intentbot.bundle import BundleError
-from intentbot.corpus import DataError
+from intentbot.examples import DataError
 
 USER_ERRORS = (DataError, BundleError, ValueError, FileNotFoundError, OmegaConfBaseException)
 

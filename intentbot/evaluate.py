@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from intentbot.cli import exit_on_user_error
 from intentbot.console import make_console, print_step
-from intentbot.corpus import DataError, Example, read_examples
+from intentbot.corpus import read_examples
 from intentbot.evaluation.answers import answer, errors, summarise
 from intentbot.evaluation.diff import compare
 from intentbot.evaluation.plots import (
@@ -25,6 +25,7 @@ from intentbot.evaluation.plots import (
     plot_reliability,
 )
 from intentbot.evaluation.view import comparison_tables, per_intent_table, summary_table
+from intentbot.examples import DataError, Example
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
 

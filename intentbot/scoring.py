@@ -17,7 +17,7 @@ from torchmetrics.functional.classification import (
 )
 
 if TYPE_CHECKING:
-    from intentbot.corpus import Example
+    from intentbot.examples import Example
     from intentbot.predictor import Predictor
 
 ECE_BINS = 15

@@ -12,26 +12,27 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from intentbot.corpus import (
-    DataError,
-    Example,
-    deduplicate,
-    normalised,
-    read_clinc150,
-    read_examples,
-)
+from intentbot.corpus import deduplicate, normalised, read_data
+from intentbot.examples import DataError, Example, TrainingData
+from intentbot.formats.base import Columns
+from intentbot.formats.clinc150 import read_clinc150
 
 BUNDLED_DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 @dataclass(frozen=True)
 class Splits:
-    """The three splits of one data set; `test` is only ever used for reporting. `warnings`
-    are what a person should hear about the data (training prints them)."""
+    """The three splits of one data set; `test` is only ever used for reporting.
+
+    `synonyms` come from the training data (lower-cased surface -> value); `warnings` are what
+    a person should hear about the data, every repair the readers made included (training
+    prints them).
+    """
 
     train: list[Example]
     val: list[Example]
     test: list[Example]
+    synonyms: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def check(self) -> Splits:
@@ -122,27 +123,32 @@ def from_files(
     seed: int = 0,
     on_conflict: str = "drop",
 ) -> Splits:
-    """Labelled files; a missing val or test split is carved from train, stratified and seeded."""
+    """Labelled files or BIO split folders; a missing val or test split is carved from train,
+    stratified and seeded."""
 
-    def read(path: str) -> list[Example]:
-        return read_examples(path, text_column, label_column)
+    def read(path: str) -> TrainingData:
+        return read_data(path, Columns(text_column, label_column))
 
-    warnings: list[str] = []
-    train_examples = _training_examples(read(train), on_conflict, warnings)
-    if test is None:
+    train_data = read(train)
+    given = {name: read(path) for name, path in (("val", val), ("test", test)) if path is not None}
+    warnings = [warning for data in (train_data, *given.values()) for warning in data.warnings]
+    train_examples = _training_examples(train_data.examples, on_conflict, warnings)
+    if "test" in given:
+        test_examples = given["test"].examples
+        warnings += _overlap_note(test_examples, train_examples)
+    else:
         train_examples, test_examples = stratified_split(
             train_examples, test_fraction, seed, "test"
         )
+    if "val" in given:
+        val_examples = _without_leaks(deduplicate(given["val"].examples).examples, train_examples)
     else:
-        test_examples = read(test)
-        warnings += _overlap_note(test_examples, train_examples)
-    if val is None:
         train_examples, val_examples = stratified_split(
             train_examples, val_fraction, seed + 1, "validation"
         )
-    else:
-        val_examples = _without_leaks(deduplicate(read(val)).examples, train_examples)
-    return Splits(train_examples, val_examples, test_examples, warnings).check()
+    return Splits(
+        train_examples, val_examples, test_examples, train_data.synonyms, warnings
+    ).check()
 
 
 def from_bundled(val_fraction: float = 0.1, seed: int = 0) -> Splits:
@@ -161,4 +167,25 @@ def from_clinc150(path: str, variant: str = "full", on_conflict: str = "drop") -
     warnings: list[str] = []
     train = _training_examples(splits["train"], on_conflict, warnings)
     val = _without_leaks(deduplicate(splits["val"]).examples, train)
-    return Splits(train, val, splits["test"], warnings).check()
+    return Splits(train, val, splits["test"], warnings=warnings).check()
+
+
+def from_bio_folders(path: str, on_conflict: str = "drop") -> Splits:
+    """A joint intent + slot benchmark in BIO folders: `train/`, `valid/` (or `val/`), `test/`.
+    The official validation and test splits stay whole, so scores compare with published ones.
+    """
+    root = Path(path)
+    val_folder = root / "valid" if (root / "valid").is_dir() else root / "val"
+    folders = {"train": root / "train", "val": val_folder, "test": root / "test"}
+    for folder in folders.values():
+        if not folder.is_dir():
+            raise DataError(
+                f"{root}: no {folder.name}/ folder; a BIO data set holds train/, valid/ (or "
+                "val/) and test/, each with seq.in, seq.out and label"
+            )
+    data = {name: read_data(folder) for name, folder in folders.items()}
+    warnings = [warning for split in data.values() for warning in split.warnings]
+    train = _training_examples(data["train"].examples, on_conflict, warnings)
+    return Splits(
+        train, data["val"].examples, data["test"].examples, data["train"].synonyms, warnings
+    ).check()

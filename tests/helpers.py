@@ -127,6 +127,15 @@ def run_cli(
     )
 
 
+def write_bio(folder: Path, rows: Iterable[tuple[str, str, str]]) -> Path:
+    """A BIO split folder (seq.in, seq.out, label) of (words, tags, intent) rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = list(zip(*rows, strict=True))
+    for name, lines in zip(("seq.in", "seq.out", "label"), columns, strict=True):
+        (folder / name).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return folder
+
+
 def write_jsonl(path: Path, pairs: Iterable[tuple[str, str]]) -> Path:
     """A labelled JSONL file of (text, intent) pairs."""
     lines = (json.dumps({"text": text, "intent": intent}) for text, intent in pairs)

@@ -1,6 +1,7 @@
 """Data loader fuzzing (hypothesis): whatever bytes a .csv/.tsv/.jsonl/.yml file holds, reading
 it gives examples or a DataError naming the file (and line, where there is one); never another
-exception from deep inside a library."""
+exception from deep inside a library. Entity markup and entity offsets get their own fuzzing:
+whatever loads has spans on real words."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intentbot.corpus import DataError, Example, read_examples
+from intentbot.corpus import read_examples
+from intentbot.examples import DataError, Example
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".yml")  # one per reader (.yaml is .yml)
 FUZZ = settings(
@@ -71,6 +73,9 @@ def check(tmp: Path, suffix: str, data: bytes) -> None:
     for example in outcome:  # a correct load: real texts and labels with their file:line
         assert example.text.strip() and example.intent.strip()
         assert re.fullmatch(re.escape(path) + r":\d+", example.source), example.source
+        for entity in example.entities:  # and spans on words, no edge spaces
+            surface = example.surface(entity)
+            assert surface and surface == surface.strip() and entity.entity, entity
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -116,6 +121,86 @@ def test_ragged_csv_rows(rows: list[list[str]]):
             assert str(outcome).startswith(str(Path(folder) / "data.csv:")), outcome
         else:
             assert all(len(row) == 2 for row in rows if any(cell.strip() for cell in row))
+
+
+# pieces of entity markup, good and broken, and text that is hard to keep offsets in
+MARKUP = [
+    "[", "]", "(", ")", "{", "}", ":", " ", "  ", "\u00a0", "\t", '"', "\\",
+    "Paris", "New York", "e\u0301", "\U0001f468\u200d\U0001f469", "東京",
+    "(city)", "(city:NYC)", "()", "( : )", "[Paris]", "[ ]", "[]",
+    '{"entity": "city"}', '{"entity": "city", "value": "NYC", "role": "to", "group": "1"}',
+    '{"entity": ""}', '{"value": "x"}', '{"entity": "city", "value": 3}', '{"entity": "c", "x": 1}',
+    "{" * 50, "[" * 50,
+    "[Paris](city)", "[ New  York ](city:NYC)", "[e\u0301\u00a0東京](city)",
+    '[\U0001f468\u200d\U0001f469]{"entity": "who", "value": "family"}',
+]  # fmt: skip
+LINE_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs", "Cc", "Zl", "Zp"]), max_size=6
+)
+
+
+@FUZZ
+@given(
+    lines=st.lists(
+        st.lists(st.one_of(st.sampled_from(MARKUP), LINE_TEXT), min_size=1, max_size=6),
+        min_size=1,
+        max_size=3,
+    ),
+    synonym=st.one_of(st.none(), LINE_TEXT),
+)
+def test_random_rasa_markup(lines: list[list[str]], synonym: str | None):
+    content = "nlu:\n- intent: travel\n  examples: |\n"
+    content += "".join(f"    - {''.join(line)}\n" for line in lines)
+    if synonym is not None:
+        content += f"- synonym: {json.dumps(synonym)}\n  examples: |\n    - {synonym}\n"
+    with tempfile.TemporaryDirectory() as folder:
+        check(Path(folder), ".yml", content.encode())
+
+
+@st.composite
+def jsonl_record(draw: st.DrawFn) -> dict:
+    """A record whose spans mostly fall inside its text, sometimes outside or not integers."""
+    text = "".join(draw(st.lists(st.sampled_from(MARKUP), min_size=1, max_size=8)))
+    odd = st.sampled_from([-1, len(text) + 1, 1.5, "2", True, None])
+    spans = draw(
+        st.lists(
+            st.one_of(
+                st.tuples(st.integers(0, len(text)), st.integers(1, 8)).map(
+                    lambda pair: (pair[0], pair[0] + pair[1])
+                ),
+                st.tuples(st.one_of(st.integers(0, len(text)), odd), odd),
+            ),
+            max_size=3,
+        )
+    )
+    entities = [
+        {"start": start, "end": end, "entity": draw(st.sampled_from(["city", "city", " ", 3]))}
+        | draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "value": st.one_of(st.none(), st.text(max_size=4), st.just(7)),
+                    "role": st.sampled_from(["to", None, 1]),
+                    "text": st.text(max_size=4),
+                },
+            )
+        )
+        for start, end in spans
+    ]
+    shape = draw(st.sampled_from(["list", "list", "list", "object", "text"]))
+    return {
+        "text": text,
+        "intent": draw(st.sampled_from(["a", "a", "", " b "])),
+        "entities": {"list": entities, "object": entities[:1] and entities[0], "text": "x"}[shape],
+    }
+
+
+@FUZZ
+@given(records=st.lists(jsonl_record(), min_size=1, max_size=3))
+def test_random_jsonl_entities(records: list[dict]):
+    content = "\n".join(json.dumps(record) for record in records)
+    with tempfile.TemporaryDirectory() as folder:
+        check(Path(folder), ".jsonl", content.encode())
 
 
 @pytest.mark.parametrize(

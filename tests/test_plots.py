@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from matplotlib.image import imread
 
-from intentbot.corpus import Example
 from intentbot.evaluation.answers import Answers, confused_pairs, out_of_scope_errors
 from intentbot.evaluation.plots import (
     plot_confidence_histogram,
     plot_confusions,
     plot_reliability,
 )
+from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.plotting import DPI
 from intentbot.scoring import ClassIndex

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from intentbot.corpus import DataError
-from intentbot.splits import from_bundled, from_files
-from tests.helpers import write_jsonl
+from intentbot.examples import DataError
+from intentbot.splits import from_bio_folders, from_bundled, from_files
+from tests.helpers import write_bio, write_jsonl
 
 
 def many(intent: str, count: int) -> list[tuple[str, str]]:
@@ -89,3 +89,49 @@ def test_bundled_data_is_big_enough_and_disjoint():
     total = len(splits.train) + len(splits.val) + len(splits.test)
     assert len(splits.test) / total >= 0.15
     assert ("What time is it?", "time") in {(e.text, e.intent) for e in splits.train + splits.val}
+
+
+def bio_rows(intent: str, count: int) -> list[tuple[str, str, str]]:
+    return [(f"{intent} song {n} by  x{n}", "O O O O B-artist", intent) for n in range(count)]
+
+
+def test_bio_folders_keep_official_splits(tmp_path):
+    write_bio(
+        tmp_path / "train", [*bio_rows("Play", 4), *bio_rows("Play", 2), *bio_rows("Rate", 3)]
+    )
+    write_bio(tmp_path / "val", [*bio_rows("Play", 1), ("rate  it", "O I-stars", "Rate")])
+    write_bio(tmp_path / "test", bio_rows("Rate", 2))
+    splits = from_bio_folders(str(tmp_path))
+    # train deduplicated; val, test whole
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (7, 2, 2)
+    example = splits.train[0]
+    assert example.text == "Play song 0 by x0"
+    assert [example.surface(e) for e in example.entities] == ["x0"]
+    assert splits.warnings == [
+        f"{tmp_path / 'val' / 'seq.out'}:2: read as B- (they continued no span): I-stars at word 2",
+        "2 repeated training utterances merged",
+    ]
+
+
+def test_bio_folders_need_all_three_splits(tmp_path):
+    write_bio(tmp_path / "train", bio_rows("Play", 2))
+    write_bio(tmp_path / "valid", bio_rows("Play", 2))
+    with pytest.raises(DataError, match=r"no test/ folder; a BIO data set holds train/, valid/"):
+        from_bio_folders(str(tmp_path))
+
+
+def test_files_may_be_bio_folders_and_carry_training_synonyms(tmp_path):
+    train = write_bio(tmp_path / "train", bio_rows("Play", 10) + bio_rows("Rate", 10))
+    assert len(from_files(str(train), seed=1).train) == 16
+    rasa = tmp_path / "nlu.yml"
+    rasa.write_text(
+        "nlu:\n- synonym: New York\n  examples: |\n    - NYC\n"
+        + "".join(
+            f"- intent: {name}\n  examples: |\n"
+            + "".join(f"    - {name} [Big Apple](city:New York) {n}\n" for n in range(10))
+            for name in ("go", "stay")
+        )
+    )
+    splits = from_files(str(rasa))
+    assert splits.synonyms == {"nyc": "New York", "big apple": "New York"}
+    assert all(e.entities[0].value == "New York" for e in splits.test)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from intentbot.corpus import Example
+from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.predictor import Predictor
 from intentbot.scoring import ECE_BINS, ClassIndex, final_predictions, per_class_scores, score

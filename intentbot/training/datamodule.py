@@ -7,7 +7,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
-from intentbot.corpus import Example
+from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.splits import Splits
 from intentbot.tokenizer import IntentTokenizer
