@@ -177,7 +177,15 @@ def test_transcript_has_one_json_line_per_answer():
     chat(backend, "refused one", "hello", "/top", "bye now", transcript=Transcript(file))
     records = [json.loads(line) for line in file.getvalue().splitlines()]
     assert [record["text"] for record in records] == ["hello", "bye now"]
-    assert set(records[0]) == {"time", "text", "intent", "confidence", "out_of_scope", "reply"}
+    assert set(records[0]) == {
+        "time",
+        "text",
+        "intent",
+        "confidence",
+        "out_of_scope",
+        "entities",
+        "reply",
+    }
     assert records[0]["intent"] == "greeting" and records[0]["reply"] == "reply to hello"
     assert records[0]["time"][:2] == "20" and "T" in records[0]["time"]
 

@@ -131,3 +131,39 @@ def test_notices_use_the_shared_theme_styles():
     console = view.make_console(file=io.StringIO())
     for name in ("warning", "error", "muted", "chat.intent", "chat.oos", "chat.prompt"):
         console.get_style(name)  # raises MissingStyle for a name no theme defines
+
+
+def test_entities_are_marked_in_the_text_and_listed_with_their_values():
+    timer = classification(
+        text="set a timer for 5 mins",
+        intent="timer",
+        entities=[
+            {
+                "entity": "duration",
+                "value": "5 minutes",
+                "start": 16,
+                "end": 22,
+                "text": "5 mins",
+                "confidence": 0.9,
+            }
+        ],
+        reply="Timer for 5 minutes noted.",
+    )
+    marked = view.marked_text(timer)
+    assert marked.plain == "set a timer for 5 mins⟨duration⟩"
+    assert [(span.start, span.end, str(span.style)) for span in marked.spans] == [
+        (16, 22, "chat.entity"),
+        (22, 32, "chat.entity.type"),
+    ]
+    out = render(view.answer_panel(timer))
+    assert "5 mins⟨duration⟩" in out and "5 minutes (5 mins)" in out and "90%" in out
+
+
+def test_text_with_markup_characters_stays_text_around_entities():
+    odd = classification(
+        text="[b]remind[/b] me",
+        entities=[
+            {"entity": "x", "value": "[/b]", "start": 9, "end": 13, "text": "[/b]", "confidence": 1}
+        ],
+    )
+    assert "[b]remind[/b]⟨x⟩ me" in render(view.answer_panel(odd))

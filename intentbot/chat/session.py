@@ -61,6 +61,7 @@ class Transcript:
             "intent": answer.intent,
             "confidence": answer.confidence,
             "out_of_scope": answer.out_of_scope,
+            "entities": [entity.model_dump(exclude_none=True) for entity in answer.entities],
             "reply": answer.reply,
         }
         self.file.write(json.dumps(record, ensure_ascii=False) + "\n")

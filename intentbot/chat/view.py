@@ -34,6 +34,8 @@ CHAT_THEME = Theme(
         "chat.confidence.low": "red",
         "chat.confidence.empty": "bright_black",
         "chat.command": "bold",
+        "chat.entity": "bold magenta",
+        "chat.entity.type": "magenta",
     }
 )
 PROMPT = "[chat.prompt]you>[/] "
@@ -86,6 +88,32 @@ def verdict(answer: Classification) -> Table:
     return grid
 
 
+def marked_text(answer: Classification) -> Text:
+    """The user's words with each entity highlighted and its type after it:
+    `set a timer for 5 minutes⟨duration⟩`."""
+    marked, position = Text(style="chat.user"), 0
+    for entity in answer.entities:
+        marked.append(answer.text[position : entity.start])
+        marked.append(answer.text[entity.start : entity.end], "chat.entity")
+        marked.append(f"⟨{entity.entity}⟩", "chat.entity.type")
+        position = entity.end
+    marked.append(answer.text[position:])
+    return marked
+
+
+def entity_table(answer: Classification) -> Table:
+    """One row per entity: its type, its value and how sure the tagger is."""
+    grid = Table.grid(padding=(0, 2))
+    for entity in answer.entities:
+        value = entity.value if entity.value == entity.text else f"{entity.value} ({entity.text})"
+        grid.add_row(
+            Text(entity.entity, "chat.entity.type"),
+            Text(value, "chat.entity"),
+            confidence_bar(entity.confidence, BAR_WIDTH // 2),
+        )
+    return grid
+
+
 def answer_panel(answer: Classification, show_ranking: bool = False) -> Panel:
     """The bot's turn: its reply (wrapped to the terminal), the verdict, optionally the ranking.
 
@@ -93,6 +121,8 @@ def answer_panel(answer: Classification, show_ranking: bool = False) -> Panel:
     (and right before `[/]`, where `escape` expects it, because of a trailing backslash).
     """
     parts: list[RenderableType] = [Text(answer.reply, "chat.reply"), Text(), verdict(answer)]
+    if answer.entities:
+        parts += [Text(), marked_text(answer), entity_table(answer)]
     if show_ranking and answer.ranking:
         parts += [Text(), ranking_table(answer)]
     return Panel(

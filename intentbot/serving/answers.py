@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from intentbot.serving.schemas import Classification, IntentScore, RasaIntent, RasaParse
+from intentbot.serving.schemas import (
+    Classification,
+    EntityAnswer,
+    IntentScore,
+    RasaEntity,
+    RasaIntent,
+    RasaParse,
+)
 
 if TYPE_CHECKING:  # torch stays out of the HTTP chat, which imports the schemas only
     from intentbot.predictor import Prediction
@@ -31,4 +38,18 @@ def rasa_parse(answer: Classification) -> RasaParse:
     """The same answer in Rasa's NLU format."""
     ranking = [RasaIntent(name=item.intent, confidence=item.confidence) for item in answer.ranking]
     intent = RasaIntent(name=answer.intent, confidence=answer.confidence)
-    return RasaParse(text=answer.text, intent=intent, intent_ranking=ranking)
+    entities = [rasa_entity(entity) for entity in answer.entities]
+    return RasaParse(text=answer.text, intent=intent, intent_ranking=ranking, entities=entities)
+
+
+def rasa_entity(entity: EntityAnswer) -> RasaEntity:
+    """Rasa's keys; `role` and `group` appear only when set, as Rasa's own extractors do."""
+    extra = {key: getattr(entity, key) for key in ("role", "group") if getattr(entity, key)}
+    return RasaEntity(
+        entity=entity.entity,
+        start=entity.start,
+        end=entity.end,
+        value=entity.value,
+        confidence_entity=entity.confidence,
+        **extra,
+    )

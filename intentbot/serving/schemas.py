@@ -8,7 +8,7 @@ because Rasa sends `message_id` and `token` along with the text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -102,6 +102,19 @@ class IntentScore(BaseModel):
     confidence: float
 
 
+class EntityAnswer(BaseModel):
+    """One entity found in the message; `text[start:end]` of the request is its `text`."""
+
+    entity: str = Field(description="the entity type, e.g. duration")
+    value: str = Field(description="the normalised value (a synonym's), else the text itself")
+    start: int = Field(description="character offset of the first character in the message")
+    end: int = Field(description="character offset just past the last character")
+    text: str
+    confidence: float
+    role: str | None = Field(None, description="Rasa's entity role, when the model has roles")
+    group: str | None = Field(None, description="Rasa's entity group, when the model has groups")
+
+
 class Classification(BaseModel):
     """The answer to one message: `intent` is the out-of-scope label when `out_of_scope`."""
 
@@ -110,6 +123,9 @@ class Classification(BaseModel):
     confidence: float = Field(description="the model's top-1 probability")
     out_of_scope: bool
     ranking: list[IntentScore] = Field(description="the top intents, most likely first")
+    entities: list[EntityAnswer] = Field(
+        default_factory=list, description="entities found, in text order ([] without a tagger)"
+    )
     reply: str = Field(description="the bot's answer (the fallback reply when out of scope)")
 
 
@@ -126,13 +142,26 @@ class RasaIntent(BaseModel):
     confidence: float
 
 
+class RasaEntity(BaseModel):
+    """An entity as Rasa's NLU reports it (`role` and `group` only when the model has them)."""
+
+    model_config = ConfigDict(extra="allow")  # role, group: present only when set
+
+    entity: str
+    start: int
+    end: int
+    value: str
+    confidence_entity: float
+    extractor: str = "intentbot"
+
+
 class RasaParse(BaseModel):
     """Rasa's NLU parse result, so a Rasa dialogue server can use intentbot as its NLU."""
 
     text: str
     intent: RasaIntent
     intent_ranking: list[RasaIntent]
-    entities: list[dict[str, Any]] = Field(default_factory=list)
+    entities: list[RasaEntity] = Field(default_factory=list)
 
 
 class ErrorDetail(BaseModel):
