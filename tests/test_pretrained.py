@@ -50,6 +50,7 @@ def test_the_table_and_vocabulary_load_from_a_folder(tmp_path: Path):
     assert pretrained.weights.size(0) == pretrained.tokenizer.get_vocab_size()
 
 
+@pytest.mark.slow
 def test_training_starts_from_the_table_and_keeps_it_frozen(tmp_path: Path):
     folder = bert_style_folder(tmp_path / "bert")
     # its own model name: intentbot:latest stays the session model that other tests use
