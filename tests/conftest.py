@@ -32,9 +32,11 @@ SMALL_MODEL = (
 
 
 def compose_config(*overrides: str) -> DictConfig:
-    """The training config as `python -m intentbot.train OVERRIDES` would see it."""
+    """The training config as `python -m intentbot.train OVERRIDES` would see it, but from
+    scratch unless a test asks for pretrained embeddings: tests want small, quick models."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=["progress_bar=false", *overrides])
+        defaults = ["progress_bar=false", "model.pretrained=null"]
+        return compose("train", overrides=[*defaults, *overrides])
 
 
 @dataclass(frozen=True)

