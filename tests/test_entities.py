@@ -90,9 +90,13 @@ def tagging_bundle(kind: str, pooling: str, bidirectional: bool) -> Bundle:
     tag_set = TagSet.from_examples(examples)
     encoder = EncoderConfig(kind, 16, 12, bidirectional=bidirectional, pooling=pooling)
     config = NetConfig(
-        tokenizer.vocab_size, len(labels), tokenizer.pad_id, tokenizer.unk_id, encoder,
+        tokenizer.vocab_size,
+        len(labels),
+        tokenizer.pad_id,
+        tokenizer.unk_id,
+        encoder,
         num_tags=len(tag_set),
-    )  # fmt: skip
+    )
     net = IntentNet(config).eval()
     with torch.no_grad():
         net.tagger.weight.mul_(4)  # sharper tags: spans of one and several tokens appear
