@@ -157,7 +157,8 @@ def spans(
         if not current:
             return
         kind = tag_set.types[(int(tags[current[0]]) - 1) // 2]
-        start, end = offsets[current[0]][0], _past_marks(text, offsets[current[-1]][1])
+        # plain ints: offsets may be a numpy array, and answers go out as JSON
+        start, end = int(offsets[current[0]][0]), _past_marks(text, int(offsets[current[-1]][1]))
         surface = text[start:end]
         confidence = float(np.mean([probs[position, tags[position]] for position in current]))
         value = synonyms.get(surface.lower(), surface)

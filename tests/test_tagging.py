@@ -111,6 +111,7 @@ def test_gold_tags_decode_to_the_original_spans(tokenizer: IntentTokenizer) -> N
             (e.start, e.end, e.entity) for e in item.entities
         ]
         for entity in entities:
+            assert type(entity.start) is int and type(entity.end) is int  # JSON-able
             assert entity.text == item.text[entity.start : entity.end]
             assert 0.99 < entity.confidence <= 1.0
     assert found[0][0].value == "PT5M"  # the synonym of "5 Minutes", looked up lower-cased
