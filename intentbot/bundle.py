@@ -2,7 +2,9 @@
 
 Self-describing: safetensors weights plus the arguments to rebuild the network, the tokenizer,
 the labels, the out-of-scope decision, the replies, the resolved training config and its
-metrics. Reading rebuilds the network and calls `load_state_dict`; nothing is ever unpickled.
+metrics; a model with an entity tagging head adds its tags and synonyms (`tags.json`, absent
+from intent-only bundles, those written before entities included).
+Reading rebuilds the network and calls `load_state_dict`; nothing is ever unpickled.
 Where the folder lives (the BentoML model store) is `intentbot.store`'s business, not this
 module's: serving, the chat and tests read a bundle without BentoML.
 """
@@ -19,10 +21,12 @@ from safetensors.torch import load_file, save_file
 from intentbot.labels import LabelSet
 from intentbot.model import IntentNet, NetConfig
 from intentbot.oos import OosDecision
+from intentbot.tagging import TagSet
 from intentbot.tokenizer import IntentTokenizer
 
 WEIGHTS, NET, TOKENIZER, LABELS = "weights.safetensors", "net.json", "tokenizer.json", "labels.json"
 DECISION, REPLIES, CONFIG, METRICS = "decision.json", "replies.json", "config.json", "metrics.json"
+TAGS = "tags.json"
 
 
 class BundleError(RuntimeError):
@@ -31,7 +35,9 @@ class BundleError(RuntimeError):
 
 @dataclass
 class Bundle:
-    """A trained model and everything needed to answer with it."""
+    """A trained model and everything needed to answer with it; `tag_set` names the tagging
+    head's outputs (None: an intent-only model), `synonyms` map lower-cased entity text to its
+    value."""
 
     net: IntentNet
     tokenizer: IntentTokenizer
@@ -41,11 +47,18 @@ class Bundle:
     config: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     tag: str | None = None
+    tag_set: TagSet | None = None
+    synonyms: dict[str, str] = field(default_factory=dict)
 
     @property
     def oos_label(self) -> str:
         """The intent name answered for out-of-scope messages (also the replies' key for them)."""
         return self.labels.oos_label
+
+    @property
+    def entity_types(self) -> tuple[str, ...]:
+        """The entity types the model finds (what reply slots may name); () without a tagger."""
+        return self.tag_set.types if self.tag_set else ()
 
     @property
     def threshold(self) -> float:
@@ -72,6 +85,9 @@ def write_bundle(bundle: Bundle, folder: Path) -> None:
         (METRICS, bundle.metrics),
     ):
         (folder / name).write_text(json.dumps(record, indent=2))
+    if bundle.tag_set is not None:
+        record = {"names": list(bundle.tag_set.names), "synonyms": bundle.synonyms}
+        (folder / TAGS).write_text(json.dumps(record, indent=2, ensure_ascii=False))
 
 
 def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
@@ -89,6 +105,7 @@ def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
             f"{folder / WEIGHTS}: does not fit the network in {folder / NET} ({error})"
         ) from None
     net.eval()
+    tag_set, synonyms = _read_tags(folder / TAGS, net.config.num_tags)
     try:
         tokenizer = IntentTokenizer.load(folder / TOKENIZER)
         labels = LabelSet.load(folder / LABELS)
@@ -103,7 +120,36 @@ def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
         config=_read_json(folder / CONFIG),
         metrics=_read_json(folder / METRICS),
         tag=tag,
+        tag_set=tag_set,
+        synonyms=synonyms,
     )
+
+
+def _read_tags(path: Path, num_tags: int) -> tuple[TagSet | None, dict[str, str]]:
+    """The tag set and synonyms of a tagging model; none for an intent-only one (no file)."""
+    if not path.exists():
+        if num_tags:
+            raise BundleError(
+                f"{path}: missing, yet the network has a tagging head of {num_tags} tags; "
+                "export the model again"
+            )
+        return None, {}
+    record = _read_json(path)
+    synonyms = record.get("synonyms", {})
+    if not isinstance(synonyms, dict) or not all(
+        isinstance(item, str) for pair in synonyms.items() for item in pair
+    ):
+        raise BundleError(f"{path}: synonyms must map entity text to a value, both strings")
+    try:
+        tag_set = TagSet.from_names(record["names"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleError(f"{path}: not a tag list ({error})") from None
+    if len(tag_set) != num_tags:
+        raise BundleError(
+            f"{path}: {len(tag_set)} tags for a tagging head of {num_tags} outputs (net.json); "
+            "the files come from different models"
+        )
+    return tag_set, synonyms
 
 
 def _read_decision(path: Path) -> OosDecision:

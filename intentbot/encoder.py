@@ -1,4 +1,5 @@
-"""RecurrentEncoder: a sequence of embeddings -> one vector per utterance.
+"""RecurrentEncoder: a sequence of embeddings -> one vector per utterance (and, for entity
+tagging, one per token).
 
 `kind` switches nn.RNN / nn.GRU / nn.LSTM; padded positions never reach the recurrence
 (packed sequences) nor the pooling (masks).
@@ -46,7 +47,8 @@ class EncoderConfig:
 
 class RecurrentEncoder(nn.Module):
     """The RNN/GRU/LSTM part of IntentNet: (B, T, E) embeddings -> (B, output_size), pooled
-    over real tokens only; intentbot/engine/graph.py rebuilds the same arithmetic in ONNX."""
+    over real tokens only (`encode` also gives the per-token outputs); intentbot/engine/graph.py
+    rebuilds the same arithmetic in ONNX."""
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
@@ -66,25 +68,43 @@ class RecurrentEncoder(nn.Module):
 
     def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, E) embeddings and (B,) lengths -> (B, H*directions)."""
+        return self.encode(embedded, lengths, per_token=False)[0]
+
+    def encode(
+        self, embedded: torch.Tensor, lengths: torch.Tensor, per_token: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The pooled vector (B, H*directions) and, with `per_token`, the top layer's output at
+        every position (B, T, H*directions), zero on padding; without, nothing extra is done."""
         packed = pack_padded_sequence(
             embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
         )
         outputs, final = self.rnn(packed)
+        tokens = None
+        if per_token or self.config.pooling != "last":
+            # (B, T', H*dirs), T' the longest length; per token the full T, as the ids have
+            total = embedded.size(1) if per_token else None
+            tokens, _ = pad_packed_sequence(outputs, batch_first=True, total_length=total)
+        return self._pool(tokens, final, lengths), tokens if per_token else None
+
+    def _pool(
+        self, outputs: torch.Tensor | None, final: torch.Tensor | tuple, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, T, H*dirs) outputs (None for `last`) or the final states -> (B, H*dirs); padding
+        never counts."""
         if self.config.pooling == "last":
             hidden = final[0] if isinstance(final, tuple) else final  # LSTM returns (h, c)
             # (layers*directions, B, H): the top layer's forward and backward final states
             directions = 2 if self.config.bidirectional else 1
             return torch.cat(list(hidden[-directions:]), dim=-1)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True)  # (B, T', H*dirs)
         mask = (
             torch.arange(outputs.size(1), device=outputs.device)[None, :]
             < lengths.to(outputs.device)[:, None]
-        )  # (B, T') True on real tokens
+        )  # (B, T) True on real tokens
         if self.config.pooling == "mean":
             summed = (outputs * mask[..., None]).sum(dim=1)
             return summed / lengths.to(outputs.device)[:, None].clamp(min=1)
         if self.config.pooling == "max":
             return outputs.masked_fill(~mask[..., None], float("-inf")).max(dim=1).values
-        scores = self.attention(outputs).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, T')
+        scores = self.attention(outputs).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, T)
         weights = torch.softmax(scores, dim=1)
         return torch.einsum("bt,bth->bh", weights, outputs)

@@ -1,4 +1,5 @@
-"""IntentNet: token ids -> embedding -> recurrent encoder -> MLP head -> intent logits.
+"""IntentNet: token ids -> embedding -> recurrent encoder -> MLP head -> intent logits, and
+with `num_tags` a linear tagging head on the per-token outputs -> BIO tag logits.
 
 Plain torch: training, evaluation and serving all run this one module.
 """
@@ -6,6 +7,7 @@ Plain torch: training, evaluation and serving all run this one module.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -34,6 +36,7 @@ class NetConfig:
     embedding_dropout: float = 0.1
     word_dropout: float = 0.0
     freeze_embedding: bool = False  # pretrained embeddings keep their values
+    num_tags: int = 0  # BIO tags of the tagging head (`intentbot.tagging.TagSet`); 0: none
 
     def to_dict(self) -> dict:
         """Plain JSON-able values: for net.json and the checkpoint's hyperparameters."""
@@ -48,9 +51,17 @@ class NetConfig:
         )
 
 
+class Outputs(NamedTuple):
+    """What a network (and every engine) computes for a batch."""
+
+    intents: torch.Tensor  # (B, C) logits
+    tags: torch.Tensor | None  # (B, T, K) tag logits, anything on padding; None without a head
+
+
 class IntentNet(nn.Module):
     """The classifier training fits and every engine computes: (B, T) ids and (B,) lengths
-    -> (B, C) logits, one column per `LabelSet` name; `config` alone rebuilds it."""
+    -> (B, C) logits, one column per `LabelSet` name (and tag logits, one column per `TagSet`
+    name, from `outputs`); `config` alone rebuilds it."""
 
     def __init__(self, config: NetConfig) -> None:
         super().__init__()
@@ -68,13 +79,29 @@ class IntentNet(nn.Module):
             width = size
         layers += [nn.Dropout(config.head.dropout), nn.Linear(width, config.num_classes)]
         self.head = nn.Sequential(*layers)
+        if config.num_tags:
+            self.tag_dropout = nn.Dropout(config.head.dropout)
+            self.tagger = nn.Linear(config.encoder.output_size, config.num_tags)
+        else:
+            self.tagger = None
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids and (B,) lengths -> (B, C) logits."""
+        """(B, T) ids and (B,) lengths -> (B, C) logits; no tags computed."""
+        return self.head(self.encoder(self._embed(ids), lengths))
+
+    def outputs(self, ids: torch.Tensor, lengths: torch.Tensor) -> Outputs:
+        """(B, T) ids and (B,) lengths -> intent logits (B, C) and, with a tagging head, tag
+        logits (B, T, K) from the same encoder pass."""
+        if self.tagger is None:
+            return Outputs(self(ids, lengths), None)
+        pooled, tokens = self.encoder.encode(self._embed(ids), lengths)  # (B, F), (B, T, F)
+        return Outputs(self.head(pooled), self.tagger(self.tag_dropout(tokens)))
+
+    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, E) embeddings, with word dropout in training."""
         if self.training and self.config.word_dropout > 0:
             # replacing words by [UNK] teaches the model to cope with words it never saw
             dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
             dropped[:, 0] = False  # position 0 is [BOS]
             ids = ids.masked_fill(dropped & (ids != self.config.pad_id), self.config.unk_id)
-        embedded = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
-        return self.head(self.encoder(embedded, lengths))
+        return self.embedding_dropout(self.embedding(ids))  # (B, T, E)

@@ -1,4 +1,5 @@
-"""The one inference path: texts -> ranked intents with the out-of-scope decision applied.
+"""The one inference path: texts -> ranked intents with the out-of-scope decision applied, and
+the entities of a model with a tagging head.
 
 Training (validation and test scoring), evaluation, the HTTP service and the local chat all
 call `Predictor`, so they cannot disagree. It computes logits with ONNX Runtime by default
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from intentbot.bundle import Bundle
 from intentbot.engine.runtime import make_engine
 from intentbot.oos import OosDecision
+from intentbot.tagging import ExtractedEntity, decode
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,15 @@ class ScoredIntent:
 class Prediction:
     """`intent` is the out-of-scope label when `out_of_scope`; `confidence` is the model's
     top-1 probability either way. `ranking` is the model's top intents, most likely first, as
-    they were before the out-of-scope decision."""
+    they were before the out-of-scope decision; `entities` the spans found in `text` ([] for a
+    model without a tagging head)."""
 
     text: str
     intent: str
     confidence: float
     out_of_scope: bool
     ranking: list[ScoredIntent]
+    entities: list[ExtractedEntity] = field(default_factory=list)
 
 
 class Predictor:
@@ -61,6 +65,7 @@ class Predictor:
         self.engine = make_engine(self.net, engine)
         self.tokenizer = bundle.tokenizer
         self.labels = bundle.labels
+        self.tag_set, self.synonyms = bundle.tag_set, bundle.synonyms
         self.batch_size = batch_size
         # Texts of similar length share a chunk, so a chunk pads little: same decisions on all
         # 5,500 CLINC150 test utterances, faster in batches (see BENCHMARKS.md).
@@ -78,44 +83,65 @@ class Predictor:
         """The intent a `Prediction` names when it is out of scope."""
         return self.labels.oos_label
 
-    @torch.inference_mode()
     def logits(self, texts: Sequence[str]) -> torch.Tensor:
         """(N, C) raw logits in the order of `texts`, computed in chunks of `batch_size`."""
+        return self.infer(texts, entities=False)[0]
+
+    @torch.inference_mode()
+    def infer(
+        self, texts: Sequence[str], entities: bool = True
+    ) -> tuple[torch.Tensor, list[list[ExtractedEntity]]]:
+        """(N, C) raw logits and each text's entities, in the order of `texts`; the entities are
+        [] without a tagging head or `entities`, and then no offsets are computed."""
         if not texts:
-            return torch.empty(0, len(self.labels))
+            return torch.empty(0, len(self.labels)), []
+        tagging = entities and self.tag_set is not None
         order = list(range(len(texts)))
         sort = self.sort_by_length and len(texts) > 1
         if sort:
             order.sort(key=lambda index: len(texts[index]))
-        chunks = []
+        chunks, found = [], []
         for start in range(0, len(texts), self.batch_size):
             chunk = [texts[index] for index in order[start : start + self.batch_size]]
-            ids, lengths = self.tokenizer.encode(chunk)
-            chunks.append(self.engine(ids, lengths))
+            if not tagging:
+                chunks.append(self.engine(*self.tokenizer.encode(chunk)).intents)
+                continue
+            ids, lengths, offsets = self.tokenizer.encode_with_offsets(chunk)
+            intents, tags = self.engine(ids, lengths)
+            chunks.append(intents)
+            found += decode(
+                tags.numpy(), lengths.numpy(), offsets, chunk, self.tag_set, self.synonyms
+            )
         logits = torch.cat(chunks) if len(chunks) > 1 else chunks[0]  # (N, C) in `order`
-        if not sort:
-            return logits
-        restored = torch.empty_like(logits)
-        restored[torch.tensor(order)] = logits
-        return restored
+        if sort:
+            restored = torch.empty_like(logits)
+            restored[torch.tensor(order)] = logits
+            logits = restored
+        if not tagging:
+            return logits, [[] for _ in texts]
+        in_place: list[list[ExtractedEntity]] = [[] for _ in texts]
+        for position, index in enumerate(order):
+            in_place[index] = found[position]
+        return logits, in_place
 
     def predict(self, texts: Sequence[str], top_k: int = 5) -> list[Prediction]:
-        """One `Prediction` per text, in order, with the out-of-scope decision applied and the
-        `top_k` most likely intents as its ranking."""
-        probs = self.decision.probabilities(self.logits(texts))  # (N, C)
+        """One `Prediction` per text, in order, with the out-of-scope decision applied, the
+        `top_k` most likely intents as its ranking and the entities found."""
+        logits, found = self.infer(texts)
+        probs = self.decision.probabilities(logits)  # (N, C)
         top = probs.topk(min(max(top_k, 2), probs.size(-1)), dim=-1)
         flagged = self.decision.out_of_scope_from_top(
             top.values, top.indices, self.labels.oos_index
         )
         names = self.labels.names
         predictions = []
-        for text, values, indices, out_of_scope in zip(
-            texts, top.values.tolist(), top.indices.tolist(), flagged.tolist(), strict=True
+        for text, values, indices, out_of_scope, entities in zip(
+            texts, top.values.tolist(), top.indices.tolist(), flagged.tolist(), found, strict=True
         ):
             ranking = [
                 ScoredIntent(names[i], value)
                 for value, i in zip(values[:top_k], indices[:top_k], strict=True)
             ]
             intent = self.oos_label if out_of_scope else ranking[0].intent
-            predictions.append(Prediction(text, intent, values[0], out_of_scope, ranking))
+            predictions.append(Prediction(text, intent, values[0], out_of_scope, ranking, entities))
         return predictions

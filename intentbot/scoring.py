@@ -3,10 +3,13 @@
 Rates are fractions in [0, 1]. In-scope accuracy and out-of-scope recall are the two scores
 of the CLINC150 paper; ECE is measured on in-scope utterances. Every labelled utterance counts:
 one whose intent the model never saw counts as wrong (`ClassIndex`), never as an error.
+Entities count as CoNLL counts them: a span is right when its start, end and type all are (no
+credit for overlaps).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -17,8 +20,9 @@ from torchmetrics.functional.classification import (
 )
 
 if TYPE_CHECKING:
-    from intentbot.examples import Example
+    from intentbot.examples import Entity, Example
     from intentbot.predictor import Predictor
+    from intentbot.tagging import ExtractedEntity
 
 ECE_BINS = 15
 
@@ -107,10 +111,82 @@ def _rate(hits: torch.Tensor) -> float:
 
 
 def score_examples(predictor: Predictor, examples: Sequence[Example]) -> dict[str, float]:
-    """Run the predictor's final decision over labelled examples and score it."""
+    """Run the predictor's final decision over labelled examples and score it; with gold
+    entities, also the entity figures and `sentence_accuracy` (intent and every span right)."""
     labels = predictor.labels
-    probs = predictor.decision.probabilities(predictor.logits([ex.text for ex in examples]))
+    logits, found = predictor.infer([example.text for example in examples])
+    probs = predictor.decision.probabilities(logits)
     flagged = predictor.decision.out_of_scope(probs, labels.oos_index)
     index = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
     targets = index.targets([example.intent for example in examples])
-    return score(probs, flagged, targets, labels.oos_index)
+    scores = score(probs, flagged, targets, labels.oos_index)
+    gold = [example.entities for example in examples]
+    if any(gold):
+        right = final_predictions(probs, flagged, labels.oos_index) == targets
+        scores |= entity_scores(gold, found)
+        scores["sentence_accuracy"] = sentence_accuracy(right.tolist(), gold, found)
+    return scores
+
+
+Span = tuple[int, int, str]  # start, end, entity type
+
+
+def _spans(entities: Sequence[Entity | ExtractedEntity]) -> set[Span]:
+    return {(entity.start, entity.end, entity.entity) for entity in entities}
+
+
+def entity_counts(
+    gold: Sequence[Sequence[Entity]], found: Sequence[Sequence[ExtractedEntity]]
+) -> dict[str, Counter]:
+    """Per entity type, exact-span true positives (`tp`), false positives (`fp`) and misses
+    (`fn`); a gold type the model cannot predict is all misses."""
+    counts: dict[str, Counter] = {}
+    for expected, predicted in zip(gold, found, strict=True):
+        expected_spans, predicted_spans = _spans(expected), _spans(predicted)
+        for spans, outcome in (
+            (expected_spans & predicted_spans, "tp"),
+            (predicted_spans - expected_spans, "fp"),
+            (expected_spans - predicted_spans, "fn"),
+        ):
+            for _, _, kind in spans:
+                counts.setdefault(kind, Counter())[outcome] += 1
+    return counts
+
+
+def _precision_recall_f1(counts: Counter) -> dict[str, float]:
+    precision = counts["tp"] / max(1, counts["tp"] + counts["fp"])
+    recall = counts["tp"] / max(1, counts["tp"] + counts["fn"])
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def entity_scores(
+    gold: Sequence[Sequence[Entity]], found: Sequence[Sequence[ExtractedEntity]]
+) -> dict[str, float]:
+    """`entity_precision`, `entity_recall` and `entity_f1`, micro-averaged over types."""
+    total = sum(entity_counts(gold, found).values(), Counter())
+    return {f"entity_{name}": value for name, value in _precision_recall_f1(total).items()}
+
+
+def entity_scores_by_type(
+    gold: Sequence[Sequence[Entity]], found: Sequence[Sequence[ExtractedEntity]]
+) -> dict[str, dict[str, float]]:
+    """Per entity type (sorted): precision, recall, F1 and support (gold spans)."""
+    return {
+        kind: {**_precision_recall_f1(counts), "support": counts["tp"] + counts["fn"]}
+        for kind, counts in sorted(entity_counts(gold, found).items())
+    }
+
+
+def sentence_accuracy(
+    intent_right: Sequence[bool],
+    gold: Sequence[Sequence[Entity]],
+    found: Sequence[Sequence[ExtractedEntity]],
+) -> float:
+    """Share of utterances whose final intent is right and whose spans are exactly the gold ones
+    (start, end and type): the joint intent + slot benchmarks' overall score."""
+    hits = [
+        right and _spans(expected) == _spans(predicted)
+        for right, expected, predicted in zip(intent_right, gold, found, strict=True)
+    ]
+    return sum(hits) / len(hits) if hits else 0.0

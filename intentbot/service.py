@@ -67,7 +67,9 @@ class IntentService:
         self.predictor = Predictor(
             bundle, SETTINGS.threshold, SETTINGS.ambiguity_threshold, engine=SETTINGS.engine
         )
-        replies = replies_with_override(bundle.replies, bundle.labels, SETTINGS.replies)
+        replies = replies_with_override(
+            bundle.replies, bundle.labels, SETTINGS.replies, bundle.entity_types
+        )
         for warning in replies.warnings:
             logger.warning(warning)
         self.responder = Responder(replies.templates, bundle.oos_label)
@@ -88,7 +90,7 @@ class IntentService:
 
     @bentoml.api(route="/model/parse", input_spec=ParseRequest.with_limits(SETTINGS.limits))
     async def parse(self, text: str) -> RasaParse:
-        """Rasa's NLU endpoint: intent and ranking in Rasa's format, no entities."""
+        """Rasa's NLU endpoint: intent, ranking and entities in Rasa's format."""
         [result] = await self._classify([text], RASA_RANKING_LENGTH)
         return rasa_parse(result)
 

@@ -40,6 +40,7 @@ from intentbot.replies import load_replies
 from intentbot.scoring import score_examples
 from intentbot.splits import BUNDLED_DATA, Splits
 from intentbot.store import export_bundle
+from intentbot.tagging import TagSet
 from intentbot.tokenizer import IntentTokenizer
 from intentbot.training.curves import plot_curves
 from intentbot.training.datamodule import IntentDataModule
@@ -64,6 +65,9 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     tokenizer, labels = _vocabulary(cfg, splits, run_dir, pretrained)
     source = f" from {cfg.model.pretrained}" if pretrained else ""
     _log("vocabulary", f"{tokenizer.vocab_size} tokens{source}, {len(labels)} intents")
+    tag_set = TagSet.from_examples(splits.train)  # None: no entities, an intent-only model
+    if tag_set:
+        _log("entities", f"{len(tag_set.types)} types, {len(tag_set)} BIO tags")
 
     encoder = instantiate(cfg.encoder)
     net_config = NetConfig(
@@ -76,27 +80,33 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         embedding_dropout=cfg.model.embedding_dropout,
         word_dropout=cfg.model.word_dropout,
         freeze_embedding=bool(pretrained and cfg.model.freeze_embeddings),
+        num_tags=len(tag_set) if tag_set else 0,
     )
     module = IntentTrainingModule(
         net_config.to_dict(),
         **OmegaConf.to_container(cfg.optim),
         class_weights=_class_weights(cfg, labels),
+        entity_loss_weight=cfg.model.entity_loss_weight,
     )
     if pretrained:
         module.net.embedding.weight.data.copy_(pretrained.weights)
-    datamodule = IntentDataModule(splits, tokenizer, labels, cfg.batch_size, cfg.num_workers)
+    datamodule = IntentDataModule(
+        splits, tokenizer, labels, cfg.batch_size, cfg.num_workers, tag_set
+    )
+    # a joint model picked on intents alone would keep an epoch whose tags are still untrained
+    monitor = cfg.callbacks.entity_monitor if tag_set else cfg.callbacks.monitor
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best-epoch{epoch:02d}",
         auto_insert_metric_name=False,
-        monitor=cfg.callbacks.monitor,
+        monitor=monitor,
         mode="max",
         save_last=True,
     )
     callbacks = [
         *callbacks,
         checkpoint,
-        EarlyStopping(cfg.callbacks.monitor, mode="max", patience=cfg.callbacks.patience),
+        EarlyStopping(monitor, mode="max", patience=cfg.callbacks.patience),
     ]
     if cfg.progress_bar:
         callbacks.append(RichProgressBar())
@@ -123,7 +133,9 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         module.load_state_dict(best["state_dict"])
         _log("best checkpoint", checkpoint.best_model_path, path=True)
     net = module.net.eval()
-    raw = Predictor(Bundle(net, tokenizer, labels, OosDecision()))
+    raw = Predictor(
+        Bundle(net, tokenizer, labels, OosDecision(), tag_set=tag_set, synonyms=splits.synonyms)
+    )
     bundle = Bundle(
         net=net,
         tokenizer=tokenizer,
@@ -131,6 +143,8 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         decision=_fit_decision(cfg, raw, splits),
         replies=load_replies(cfg.replies or BUNDLED_DATA / "replies.yaml"),
         config=OmegaConf.to_container(cfg, resolve=True),
+        tag_set=tag_set,
+        synonyms=splits.synonyms,
     )
     predictor = raw.with_decision(bundle.decision)
     metrics = {

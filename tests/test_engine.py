@@ -1,5 +1,5 @@
-"""ONNX Runtime must answer exactly as torch: every encoder the config allows, both graph forms,
-the grouped batch path, and a trained model end to end."""
+"""ONNX Runtime must answer exactly as torch: every encoder the config allows, with and without
+a tagging head, both graph forms, the grouped batch path, and a trained model end to end."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from intentbot.engine import runtime as engine_module
 from intentbot.engine.graph import to_onnx
 from intentbot.engine.kinds import KINDS
 from intentbot.engine.runtime import FOLDED_FROM, GROUP, OnnxEngine, make_engine, onnx_session
-from intentbot.model import IntentNet, NetConfig
+from intentbot.model import IntentNet, NetConfig, Outputs
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
 
-VOCAB, CLASSES = 60, 7
+VOCAB, CLASSES, TAGS = 60, 7, 5
 
 
-def random_net(kind: str, pooling: str, layers: int = 1, bidirectional: bool = True) -> IntentNet:
+def random_net(
+    kind: str, pooling: str, layers: int = 1, bidirectional: bool = True, num_tags: int = 0
+) -> IntentNet:
     torch.manual_seed(0)
     encoder = EncoderConfig(
         kind=kind,
@@ -31,7 +33,7 @@ def random_net(kind: str, pooling: str, layers: int = 1, bidirectional: bool = T
         bidirectional=bidirectional,
         pooling=pooling,
     )
-    return IntentNet(NetConfig(VOCAB, CLASSES, encoder=encoder)).eval()
+    return IntentNet(NetConfig(VOCAB, CLASSES, encoder=encoder, num_tags=num_tags)).eval()
 
 
 def padded_batch(lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,36 +50,49 @@ def torch_logits(net: IntentNet, ids: torch.Tensor, lengths: torch.Tensor) -> to
         return net(ids, lengths)
 
 
+def assert_same_outputs(got: Outputs, expected: Outputs, lengths: torch.Tensor) -> None:
+    """Equal logits, and equal tag logits on real tokens (padding may hold anything)."""
+    torch.testing.assert_close(got.intents, expected.intents, atol=1e-5, rtol=1e-5)
+    assert (got.tags is None) == (expected.tags is None)
+    if expected.tags is not None:
+        assert got.tags.shape == expected.tags.shape
+        real = torch.arange(expected.tags.size(1))[None, :] < lengths[:, None]  # (B, T)
+        torch.testing.assert_close(got.tags[real], expected.tags[real], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize(
-    ("kind", "pooling", "layers", "bidirectional", "fold"),
-    list(itertools.product(KINDS, POOLINGS, (1, 2), (True, False), (False, True))),
+    ("kind", "pooling", "layers", "bidirectional", "fold", "num_tags"),
+    list(itertools.product(KINDS, POOLINGS, (1, 2), (True, False), (False, True), (0, TAGS))),
 )
 def test_graph_computes_what_torch_computes(
-    kind: str, pooling: str, layers: int, bidirectional: bool, fold: bool
+    kind: str, pooling: str, layers: int, bidirectional: bool, fold: bool, num_tags: int
 ) -> None:
-    net = random_net(kind, pooling, layers, bidirectional)
+    net = random_net(kind, pooling, layers, bidirectional, num_tags)
     ids, lengths = padded_batch([5, 1, 3, 5, 2])
-    logits = onnx_session(to_onnx(net, fold))(ids.numpy(), lengths.numpy())
-    torch.testing.assert_close(
-        torch.from_numpy(logits), torch_logits(net, ids, lengths), atol=1e-5, rtol=1e-5
-    )
+    answers = onnx_session(to_onnx(net, fold))(ids.numpy(), lengths.numpy())
+    assert len(answers) == (2 if num_tags else 1)  # an intent-only graph stays as it was
+    got = Outputs(*(torch.from_numpy(answer) for answer in answers), *[None][: 2 - len(answers)])
+    with torch.inference_mode():
+        assert_same_outputs(got, net.outputs(ids, lengths), lengths)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_grouped_batches_keep_order_and_values(threads: int) -> None:
+@pytest.mark.parametrize(("threads", "num_tags"), [(1, 0), (2, 0), (1, TAGS), (2, TAGS)])
+def test_grouped_batches_keep_order_and_values(threads: int, num_tags: int) -> None:
     """Several length groups, lengths in no order: each row must come back in its place."""
-    net = random_net("gru", "max")
+    net = random_net("gru", "max", num_tags=num_tags)
     lengths = [(7 * index) % 11 + 1 for index in range(3 * GROUP + 5)]
     ids, lengths_tensor = padded_batch(lengths)
     engine = OnnxEngine(net, threads=threads)
     assert len(ids) >= FOLDED_FROM  # the folded, grouped path
-    torch.testing.assert_close(
-        engine(ids, lengths_tensor), torch_logits(net, ids, lengths_tensor), atol=1e-5, rtol=1e-5
-    )
-    few_ids, few_lengths = ids[: FOLDED_FROM - 1], lengths_tensor[: FOLDED_FROM - 1]
-    torch.testing.assert_close(  # the fused path
-        engine(few_ids, few_lengths), torch_logits(net, few_ids, few_lengths), atol=1e-5, rtol=1e-5
-    )
+    reference = make_engine(net, "torch")
+    with torch.inference_mode():
+        assert_same_outputs(
+            engine(ids, lengths_tensor), reference(ids, lengths_tensor), lengths_tensor
+        )
+        few_ids, few_lengths = ids[: FOLDED_FROM - 1], lengths_tensor[: FOLDED_FROM - 1]
+        assert_same_outputs(  # the fused path
+            engine(few_ids, few_lengths), reference(few_ids, few_lengths), few_lengths
+        )
 
 
 def test_a_table_too_large_to_fold_falls_back_to_the_fused_graph(
@@ -89,7 +104,7 @@ def test_a_table_too_large_to_fold_falls_back_to_the_fused_graph(
     engine = OnnxEngine(net)
     assert engine._folded is None
     torch.testing.assert_close(
-        engine(ids, lengths), torch_logits(net, ids, lengths), atol=1e-5, rtol=1e-5
+        engine(ids, lengths).intents, torch_logits(net, ids, lengths), atol=1e-5, rtol=1e-5
     )
 
 

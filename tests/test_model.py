@@ -76,3 +76,49 @@ def test_encoder_output_size_matches_directions():
     encoder = RecurrentEncoder(EncoderConfig(embedding_dim=4, hidden_size=3, bidirectional=True))
     out = encoder(torch.randn(2, 5, 4), torch.tensor([5, 1]))
     assert out.shape == (2, 6)
+
+
+def tagging_net(num_tags: int) -> IntentNet:
+    torch.manual_seed(0)
+    encoder = EncoderConfig(embedding_dim=8, hidden_size=6, kind="lstm", pooling="attention")
+    config = NetConfig(
+        50, 4, encoder=encoder, head=HeadConfig(hidden_sizes=(5,)), num_tags=num_tags
+    )
+    return IntentNet(config).eval()
+
+
+IDS, LENGTHS = torch.tensor([[2, 7, 9, 0, 0], [2, 5, 11, 13, 0]]), torch.tensor([3, 4])
+
+
+def test_an_intent_only_net_is_the_one_from_before_tagging():
+    """Parameters, names and logits recorded with the code before the tagging head existed."""
+    model = tagging_net(num_tags=0)
+    assert sum(parameter.numel() for parameter in model.parameters()) == 1270
+    assert not any("tag" in name for name in model.state_dict())
+    expected = torch.tensor(
+        [[0.0407582, 0.4757670, 0.3483989, 0.4083727], [0.0303854, 0.4922976, 0.3480410, 0.4063603]]
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(model(IDS[:, :4], LENGTHS), expected)
+        intents, tags = model.outputs(IDS, LENGTHS)
+    torch.testing.assert_close(intents, expected)
+    assert tags is None
+
+
+def test_a_tagging_head_adds_one_linear_and_leaves_the_intents_alone():
+    plain, tagging = tagging_net(num_tags=0), tagging_net(num_tags=5)
+    added = sum(p.numel() for p in tagging.parameters()) - sum(
+        p.numel() for p in plain.parameters()
+    )
+    assert added == 12 * 5 + 5  # (H * directions) x K weights and K biases
+    with torch.no_grad():
+        intents, tags = tagging.outputs(IDS, LENGTHS)
+        torch.testing.assert_close(intents, plain(IDS, LENGTHS))
+        torch.testing.assert_close(tagging(IDS, LENGTHS), intents)
+    assert tags.shape == (2, 5, 5)  # every position of the ids, padding beyond the longest too
+
+
+def test_a_net_json_written_before_tagging_still_loads():
+    record = tagging_net(num_tags=0).config.to_dict()
+    del record["num_tags"]
+    assert NetConfig.from_dict(record).num_tags == 0

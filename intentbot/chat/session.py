@@ -213,7 +213,9 @@ def open_backend(
     try:
         with console.status(f"loading {args.local}…"):
             bundle = load_bundle(args.local)
-        replies = replies_with_override(bundle.replies, bundle.labels, args.replies)
+        replies = replies_with_override(
+            bundle.replies, bundle.labels, args.replies, bundle.entity_types
+        )
     except (BundleError, ValueError) as error:
         raise StartError(str(error)) from None
     for warning in replies.warnings:

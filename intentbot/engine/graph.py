@@ -10,7 +10,8 @@ with the first layer folded into a lookup table (`fold=True`, `intentbot.engine.
 of the arithmetic, fastest for batches).
 
 Inputs: `ids` (B, T) int64 and `lengths` (B,) int64, as `IntentTokenizer.encode` gives them.
-Output: `logits` (B, C) float32.
+Outputs: `logits` (B, C) float32 and, when the net has a tagging head, `tags` (B, T, K) float32
+from the top layer's per-token outputs (padding positions hold anything).
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
         sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
     pooled = _pool(graph, net, sequence, final_state, mask)
     graph.nodes.append(helper.make_node("Identity", [_head(graph, net.head, pooled)], ["logits"]))
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])]
+    if net.tagger is not None:
+        graph.nodes.append(helper.make_node("Identity", [_tags(graph, net, sequence)], ["tags"]))
+        outputs.append(
+            helper.make_tensor_value_info("tags", TensorProto.FLOAT, ["batch", "time", "tags"])
+        )
     model = helper.make_model(
         helper.make_graph(
             graph.nodes,
@@ -68,7 +75,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
                     for name, array in graph.tables.items()
                 ),
             ],
-            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])],
+            outputs,
             graph.weights,
         ),
         opset_imports=[helper.make_opsetid("", OPSET)],
@@ -147,6 +154,13 @@ def _pool(graph: GraphBuilder, net: IntentNet, outputs: str, final_state: str, m
     floored = graph.op("Where", [mask3, scores, _minus_infinity(graph)])
     weights = graph.op("Softmax", [floored], axis=0)
     return graph.op("ReduceSum", [graph.op("Mul", [weights, real]), time_axis], keepdims=0)
+
+
+def _tags(graph: GraphBuilder, net: IntentNet, outputs: str) -> str:
+    """(T, B, F) top-layer outputs -> (B, T, K) tag logits: the tagging head's Linear."""
+    weight, bias = graph.constant(net.tagger.weight.T), graph.constant(net.tagger.bias)
+    logits = graph.op("Add", [graph.op("MatMul", [outputs, weight]), bias])  # (T, B, K)
+    return graph.op("Transpose", [logits], perm=[1, 0, 2])
 
 
 def _minus_infinity(graph: GraphBuilder) -> str:

@@ -20,7 +20,11 @@ if TYPE_CHECKING:  # torch stays out of the HTTP chat, which imports the schemas
 
 
 def classification(prediction: Prediction, top_k: int, responder: Responder) -> Classification:
-    """The answer to one message: the first `top_k` of the ranking and the bot's reply."""
+    """The answer to one message: the first `top_k` of the ranking, the entities, and the bot's
+    reply with its slots filled from them (the first value of each type)."""
+    slots: dict[str, str] = {}
+    for entity in prediction.entities:
+        slots.setdefault(entity.entity, entity.value)
     return Classification(
         text=prediction.text,
         intent=prediction.intent,
@@ -30,7 +34,20 @@ def classification(prediction: Prediction, top_k: int, responder: Responder) -> 
             IntentScore(intent=item.intent, confidence=item.confidence)
             for item in prediction.ranking[:top_k]
         ],
-        reply=responder.reply(prediction.intent, prediction.text),
+        entities=[
+            EntityAnswer(
+                entity=entity.entity,
+                value=entity.value,
+                start=entity.start,
+                end=entity.end,
+                text=entity.text,
+                confidence=entity.confidence,
+                role=entity.role,
+                group=entity.group,
+            )
+            for entity in prediction.entities
+        ],
+        reply=responder.reply(prediction.intent, prediction.text, entities=slots),
     )
 
 

@@ -1,6 +1,9 @@
-"""Tokenized splits as DataLoaders: tokenize once, pad per batch."""
+"""Tokenized splits as DataLoaders: tokenize once, pad per batch; with a tag set, per-token BIO
+targets beside the intents."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import lightning as L
 import torch
@@ -10,18 +13,42 @@ from torch.utils.data import DataLoader
 from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.splits import Splits
+from intentbot.tagging import IGNORE, TagSet
 from intentbot.tokenizer import IntentTokenizer
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # ids (B, T), lengths (B,), targets (B,)
+Item = tuple[torch.Tensor, int, torch.Tensor | None]  # ids (T,), intent, tag ids (T,) or None
+
+
+class Batch(NamedTuple):
+    """One padded batch; `tags` only for a model with a tagging head."""
+
+    ids: torch.Tensor  # (B, T)
+    lengths: torch.Tensor  # (B,)
+    targets: torch.Tensor  # (B,) intent indices
+    tags: torch.Tensor | None  # (B, T) tag ids, IGNORE on [BOS] and padding
 
 
 class EncodedDataset(torch.utils.data.Dataset):
-    """Examples encoded up front: the tokenizer runs once, not once per epoch."""
+    """Examples encoded up front: the tokenizer runs once, not once per epoch; with `tag_set`,
+    each token's BIO tag too (from the tokenizer's character offsets)."""
 
     def __init__(
-        self, examples: list[Example], tokenizer: IntentTokenizer, labels: LabelSet
+        self,
+        examples: list[Example],
+        tokenizer: IntentTokenizer,
+        labels: LabelSet,
+        tag_set: TagSet | None = None,
     ) -> None:
-        ids, lengths = tokenizer.encode([example.text for example in examples])
+        texts = [example.text for example in examples]
+        self.tags: list[torch.Tensor] | None = None
+        if tag_set is None:
+            ids, lengths = tokenizer.encode(texts)
+        else:
+            ids, lengths, offsets = tokenizer.encode_with_offsets(texts)
+            self.tags = [
+                torch.tensor(tag_set.token_tags(row[:length].tolist(), example.entities))
+                for row, length, example in zip(offsets, lengths.tolist(), examples, strict=True)
+            ]
         self.sequences = [row[:length] for row, length in zip(ids, lengths.tolist(), strict=False)]
         self.targets = torch.tensor(labels.indices(example.intent for example in examples))
         self.pad_id = tokenizer.pad_id
@@ -29,20 +56,26 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.sequences[index], int(self.targets[index])
+    def __getitem__(self, index: int) -> Item:
+        tags = self.tags[index] if self.tags is not None else None
+        return self.sequences[index], int(self.targets[index]), tags
 
-    def collate(self, items: list[tuple[torch.Tensor, int]]) -> Batch:
-        """Pad to the batch's longest text only: ids (B, T), lengths (B,), targets (B,)."""
-        sequences, targets = zip(*items, strict=False)
+    def collate(self, items: list[Item]) -> Batch:
+        """Pad to the batch's longest text only: ids (B, T), lengths (B,), targets (B,) and
+        tags (B, T)."""
+        sequences, targets, tags = zip(*items, strict=True)
         ids = pad_sequence(list(sequences), batch_first=True, padding_value=self.pad_id)
         lengths = torch.tensor([len(sequence) for sequence in sequences])
-        return ids, lengths, torch.tensor(targets)
+        padded_tags = None
+        if self.tags is not None:
+            padded_tags = pad_sequence(list(tags), batch_first=True, padding_value=IGNORE)
+        return Batch(ids, lengths, torch.tensor(targets), padded_tags)
 
 
 class IntentDataModule(L.LightningDataModule):
     """The train/val/test splits as Lightning loaders, encoded with the fitted tokenizer and
-    labelled with `labels`' class indices; only the training loader shuffles."""
+    labelled with `labels`' class indices (and `tag_set`'s tags, when given: the training split
+    has entities); only the training loader shuffles."""
 
     def __init__(
         self,
@@ -51,9 +84,11 @@ class IntentDataModule(L.LightningDataModule):
         labels: LabelSet,
         batch_size: int = 64,
         num_workers: int = 0,
+        tag_set: TagSet | None = None,
     ) -> None:
         super().__init__()
         self.splits, self.tokenizer, self.labels = splits, tokenizer, labels
+        self.tag_set = tag_set
         self.batch_size, self.num_workers = batch_size, num_workers
         self.datasets: dict[str, EncodedDataset] = {}
 
@@ -62,7 +97,9 @@ class IntentDataModule(L.LightningDataModule):
         for name in ("train", "val", "test"):
             if name not in self.datasets:
                 examples = getattr(self.splits, name)
-                self.datasets[name] = EncodedDataset(examples, self.tokenizer, self.labels)
+                self.datasets[name] = EncodedDataset(
+                    examples, self.tokenizer, self.labels, self.tag_set
+                )
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[name]

@@ -1,4 +1,5 @@
-"""The LightningModule: IntentNet plus loss, per-stage metrics and the optimiser."""
+"""The LightningModule: IntentNet plus loss, per-stage metrics and the optimiser; a net with a
+tagging head learns intents and BIO tags together (one encoder, two losses)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import grad_norm
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from intentbot.model import IntentNet, NetConfig
+from intentbot.tagging import IGNORE
 from intentbot.training.datamodule import Batch
 
 STAGES = ("train", "val", "test")
@@ -26,6 +28,7 @@ class IntentTrainingModule(L.LightningModule):
         label_smoothing: float = 0.1,
         warmup_fraction: float = 0.1,
         class_weights: list[float] | None = None,
+        entity_loss_weight: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -43,26 +46,41 @@ class IntentTrainingModule(L.LightningModule):
         self.metrics = nn.ModuleDict(
             {f"{stage}_metrics": metrics.clone(prefix=f"{stage}/") for stage in STAGES}
         )
+        self.tag_loss = nn.CrossEntropyLoss(ignore_index=IGNORE)
+        tags = self.net.config.num_tags
+        # tag_acc: the share of real tokens given their right BIO tag; sentence_acc: the share of
+        # utterances with the right intent and every tag right (what joint checkpoints watch)
+        self.tag_metrics = nn.ModuleDict(
+            {
+                f"{stage}_{name}": metric
+                for stage in (STAGES if tags else ())
+                for name, metric in (
+                    ("tag_acc", MulticlassAccuracy(tags, average="micro", ignore_index=IGNORE)),
+                    ("sentence_acc", MeanMetric()),
+                )
+            }
+        )
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) ids and (B,) lengths -> (B, C) logits: the wrapped IntentNet, unchanged."""
         return self.net(ids, lengths)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        ids, lengths, targets = batch
-        logits = self(ids, lengths)  # (B, C)
-        loss = self.loss(logits, targets)
+        ids, lengths, targets, tags = batch
+        if tags is None:
+            logits = self(ids, lengths)  # (B, C)
+            loss = self.loss(logits, targets)
+        else:
+            logits, tag_logits = self.net.outputs(ids, lengths)  # (B, C), (B, T, K)
+            tag_loss = self._tag_step(tag_logits, tags, stage)
+            loss = self.loss(logits, targets) + self.hparams.entity_loss_weight * tag_loss
+            tags_right = ((tag_logits.argmax(-1) == tags) | (tags == IGNORE)).all(dim=1)  # (B,)
+            sentences = self.tag_metrics[f"{stage}_sentence_acc"]
+            sentences.update((tags_right & (logits.argmax(-1) == targets)).float())
+            self.log(f"{stage}/sentence_acc", sentences, on_step=False, on_epoch=True)
         metrics = self.metrics[f"{stage}_metrics"]
         metrics.update(logits, targets)
-        self.log(
-            f"{stage}/loss",
-            loss,
-            prog_bar=True,
-            on_epoch=True,
-            on_step=False,
-            batch_size=len(targets),
-            sync_dist=True,  # the mean over every process's batches under DDP
-        )
+        self._log_mean(f"{stage}/loss", loss, len(targets), prog_bar=True)
         self.log_dict(
             metrics,
             prog_bar=stage == "val",
@@ -70,6 +88,28 @@ class IntentTrainingModule(L.LightningModule):
             on_epoch=True,
         )
         return loss
+
+    def _tag_step(self, tag_logits: torch.Tensor, tags: torch.Tensor, stage: str) -> torch.Tensor:
+        """The tagging loss over real tokens; logs it and the token-level tag accuracy."""
+        flat_logits, flat_tags = tag_logits.flatten(0, 1), tags.flatten()  # (B*T, K), (B*T,)
+        loss = self.tag_loss(flat_logits, flat_tags)
+        self._log_mean(f"{stage}/tag_loss", loss, len(tags))
+        accuracy = self.tag_metrics[f"{stage}_tag_acc"]
+        accuracy.update(flat_logits, flat_tags)
+        self.log(f"{stage}/tag_acc", accuracy, on_step=False, on_epoch=True)
+        return loss
+
+    def _log_mean(self, name: str, value: torch.Tensor, size: int, prog_bar: bool = False) -> None:
+        """An epoch's mean over batches of `size` texts."""
+        self.log(
+            name,
+            value,
+            prog_bar=prog_bar,
+            on_epoch=True,
+            on_step=False,
+            batch_size=size,
+            sync_dist=True,  # the mean over every process's batches under DDP
+        )
 
     def training_step(self, batch: Batch, batch_index: int) -> torch.Tensor:
         """The loss Lightning backpropagates; logs train/loss and the train metrics."""

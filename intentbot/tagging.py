@@ -1,0 +1,208 @@
+"""Entity spans <-> per-token BIO tags: the targets of the tagging head, and the decoding of its
+outputs back into spans of the user's original text.
+
+Tags are `O`, then `B-x`, `I-x` per entity type `x` in sorted order. A token belongs to a span
+when its character offsets overlap it; the span's first token is `B-x`, the others (word pieces
+included) `I-x`. Decoding is a constrained Viterbi search: no `I-x` without a `B-x` or `I-x`
+before it, so every span starts with its `B-` tag.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from intentbot.examples import Entity, Example
+
+OUTSIDE = "O"
+IGNORE = -100  # the target of positions without a tag ([BOS], padding): cross-entropy skips it
+# (B, T, K) log-probabilities over a TagSet's tags, (B,) lengths -> (B, T) tag ids
+Search = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ExtractedEntity:
+    """One span the model found: `text` is `utterance[start:end]`, `value` its normalised value
+    (the synonym table's, else the text itself), `confidence` the mean probability of its tags."""
+
+    entity: str
+    value: str
+    start: int
+    end: int
+    text: str
+    confidence: float
+    role: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class TagSet:
+    """The BIO tags of a set of entity types: index 0 is `O`, then `B-x`, `I-x` per sorted type,
+    so tag `k > 0` has type `(k - 1) // 2` and is an `I-` tag when `k` is even."""
+
+    types: tuple[str, ...]
+
+    @classmethod
+    def from_examples(cls, examples: Iterable[Example]) -> TagSet | None:
+        """The tags of every entity type in `examples` (the training split); None without any."""
+        types = {entity.entity for example in examples for entity in example.entities}
+        return cls(tuple(sorted(types))) if types else None
+
+    @classmethod
+    def from_names(cls, names: Sequence[str]) -> TagSet:
+        """Inverse of `names`; a list in another order or form is a ValueError saying so."""
+        tags = cls(tuple(name[2:] for name in names[1::2]))
+        if list(names) != list(tags.names):
+            raise ValueError(
+                f"tag names {list(names)[:7]} are not O followed by B-x, I-x per sorted entity "
+                "type; write the tags of a TagSet (`TagSet.names`)"
+            )
+        return tags
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Tag names by index: what a bundle stores."""
+        return (OUTSIDE, *(f"{prefix}-{kind}" for kind in self.types for prefix in "BI"))
+
+    def __len__(self) -> int:
+        return 1 + 2 * len(self.types)
+
+    @cached_property
+    def _begins(self) -> dict[str, int]:
+        return {kind: 1 + 2 * position for position, kind in enumerate(self.types)}
+
+    def token_tags(
+        self, offsets: Sequence[tuple[int, int]], entities: Sequence[Entity]
+    ) -> list[int]:
+        """Per-token tag ids for one text's sorted `entities`; tokens with (0, 0) offsets ([BOS],
+        padding) get IGNORE. Entity types outside this set are `O`: the model cannot name them.
+        A token overlapping two spans stays with the first one."""
+        tags = [IGNORE if start == end else 0 for start, end in offsets]
+        for entity in entities:
+            begin = self._begins.get(entity.entity)
+            if begin is None:
+                continue
+            first = True
+            for position, (start, end) in enumerate(offsets):
+                overlaps = start < entity.end and end > entity.start and start < end
+                if overlaps and tags[position] == 0:
+                    tags[position] = begin if first else begin + 1
+                    first = False
+        return tags
+
+
+def viterbi(log_probs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(B, T, K) per-token log-probabilities over a `TagSet`'s tags and (B,) lengths -> (B, T)
+    the most likely path without an orphan `I-x` (one not after `B-x` or `I-x`). Positions at
+    or past a row's length hold its last tag and mean nothing.
+
+    The constraint is what keeps a step cheap: `O` and `B-x` may follow any tag, `I-x` only its
+    own `B-x` or itself, so each step is (B, K) work, not the (B, K, K) of a full transition
+    table: 700 utterances of 35 tokens over SNIPS' 79 tags in 56 ms instead of 1.07 s."""
+    batch, steps, tags = log_probs.shape
+    if steps == 0:
+        return np.zeros((batch, 0), np.int64)
+    inside = np.arange(2, tags, 2)  # the I-x columns; B-x is I-x - 1
+    score = log_probs[:, 0].copy()  # (B, K)
+    score[:, inside] = -np.inf  # no span starts inside
+    back = np.empty((batch, steps, tags), np.int64)
+    back[:, 0] = np.arange(tags)
+    rows = np.arange(batch)[:, None]
+    for step in range(1, steps):
+        best = np.repeat(score.argmax(axis=1)[:, None], tags, axis=1)  # (B, K): any tag
+        stays = score[:, inside] >= score[:, inside - 1]  # (B, K'): I-x after I-x or B-x
+        best[:, inside] = np.where(stays, inside, inside - 1)
+        live = (step < lengths)[:, None]
+        # past a row's end the path stands still: its final tag is the one at length - 1
+        score = np.where(live, score[rows, best] + log_probs[:, step], score)
+        back[:, step] = np.where(live, best, np.arange(tags))
+    path = np.empty((batch, steps), np.int64)
+    path[:, -1] = score.argmax(axis=1)
+    for step in range(steps - 1, 0, -1):
+        path[:, step - 1] = back[rows[:, 0], step, path[:, step]]
+    return path
+
+
+def greedy(log_probs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The baseline `viterbi` is measured against (bench/decoding.py): each token's most likely
+    tag, an orphan `I-x` then turned into `B-x`."""
+    path = log_probs.argmax(axis=-1)  # (B, T)
+    previous = np.zeros(len(path), np.int64)  # O before the first token
+    for step in range(path.shape[1]):
+        tag = path[:, step]
+        orphan = (tag > 0) & (tag % 2 == 0) & (previous != tag) & (previous != tag - 1)
+        path[orphan, step] -= 1  # I-x is B-x + 1
+        previous = path[:, step]
+    return path
+
+
+def spans(
+    tags: Sequence[int],
+    probs: np.ndarray,
+    offsets: Sequence[tuple[int, int]],
+    text: str,
+    tag_set: TagSet,
+    synonyms: Mapping[str, str],
+) -> list[ExtractedEntity]:
+    """One text's decoded tags (T,), their probabilities (T, K) and token offsets -> its entities,
+    as character spans of the original `text` (the tokenizer's offsets point into it)."""
+    found: list[ExtractedEntity] = []
+    current: list[int] = []  # token positions of the open span
+
+    def close() -> None:
+        if not current:
+            return
+        kind = tag_set.types[(int(tags[current[0]]) - 1) // 2]
+        # plain ints: offsets may be a numpy array, and answers go out as JSON
+        start, end = int(offsets[current[0]][0]), _past_marks(text, int(offsets[current[-1]][1]))
+        surface = text[start:end]
+        confidence = float(np.mean([probs[position, tags[position]] for position in current]))
+        value = synonyms.get(surface.lower(), surface)
+        found.append(ExtractedEntity(kind, value, start, end, surface, confidence))
+        current.clear()
+
+    for position, tag in enumerate(tags):
+        tag = int(tag)
+        if tag == 0 or tag % 2 == 1 or not current or tags[current[-1]] not in (tag - 1, tag):
+            close()  # O, B-x, or an I-x that does not continue the open span
+        if tag != 0:
+            current.append(position)
+    close()
+    return found
+
+
+def decode(
+    tag_logits: np.ndarray,
+    lengths: np.ndarray,
+    offsets: np.ndarray,
+    texts: Sequence[str],
+    tag_set: TagSet,
+    synonyms: Mapping[str, str],
+    search: Search = viterbi,
+) -> list[list[ExtractedEntity]]:
+    """A batch's (B, T, K) tag logits, (B,) lengths and (B, T, 2) token offsets -> each text's
+    entities. Position 0 is [BOS] and padding lies past each length: neither is decoded.
+    `search` is `viterbi`; bench/decoding.py measures `greedy` against it."""
+    logits = tag_logits[:, 1:].astype(np.float64)  # (B, T-1, K): real tokens start at 1
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    paths = search(log_probs, lengths - 1)  # (B, T-1)
+    probs = np.exp(log_probs)
+    return [
+        spans(path[: length - 1], row_probs, row_offsets[1:], text, tag_set, synonyms)
+        for path, row_probs, row_offsets, length, text in zip(
+            paths, probs, offsets, lengths.tolist(), texts, strict=True
+        )
+    ]
+
+
+def _past_marks(text: str, end: int) -> int:
+    """`end` moved past the combining marks that follow it: composing normalisers (NFC, NFKC)
+    map a base letter and its accent to one character whose offsets cover the base alone."""
+    while end < len(text) and unicodedata.category(text[end]).startswith("M"):
+        end += 1
+    return end
