@@ -17,14 +17,19 @@ from rich.markup import escape
 from intentbot.cli import exit_on_user_error
 from intentbot.console import make_console, print_step
 from intentbot.corpus import read_examples
-from intentbot.evaluation.answers import answer, errors, summarise
+from intentbot.evaluation.answers import answer, entity_errors, errors, summarise
 from intentbot.evaluation.diff import compare
 from intentbot.evaluation.plots import (
     plot_confidence_histogram,
     plot_confusions,
     plot_reliability,
 )
-from intentbot.evaluation.view import comparison_tables, per_intent_table, summary_table
+from intentbot.evaluation.view import (
+    comparison_tables,
+    per_entity_table,
+    per_intent_table,
+    summary_table,
+)
 from intentbot.examples import DataError, Example
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
@@ -56,6 +61,8 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
 
     console.print(summary_table(report))
     console.print(per_intent_table(report["per_intent"], cfg.table_rows))
+    if report["per_entity"]:
+        console.print(per_entity_table(report["per_entity"]))
     if cfg.compare:
         other = load_bundle(cfg.compare)
         with console.status(f"{other.tag}: predicting"):
@@ -66,7 +73,7 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
 
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     with (run_dir / "errors.jsonl").open("w") as handle:
-        for record in errors(answers):
+        for record in [*errors(answers), *entity_errors(answers)]:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     plot_confusions(answers, run_dir / "confusion_matrix.png", cfg.top_confusions)
     plot_reliability(report["reliability"], report["overall"]["ece"], run_dir / "reliability.png")

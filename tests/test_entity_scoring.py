@@ -4,9 +4,17 @@ sentence accuracy of the joint benchmarks."""
 from __future__ import annotations
 
 import pytest
+import torch
 
-from intentbot.examples import Entity
-from intentbot.scoring import entity_scores, entity_scores_by_type, sentence_accuracy
+from intentbot.evaluation.answers import Answers, entity_errors
+from intentbot.examples import Entity, Example
+from intentbot.labels import LabelSet
+from intentbot.scoring import (
+    ClassIndex,
+    entity_scores,
+    entity_scores_by_type,
+    sentence_accuracy,
+)
 from intentbot.tagging import ExtractedEntity
 
 
@@ -54,3 +62,35 @@ def test_sentence_accuracy_needs_the_intent_and_every_span() -> None:
     gold = [GOLD[0], GOLD[1], GOLD[0], ()]
     predicted = [FOUND[0], FOUND[1], FOUND[0], []]
     assert sentence_accuracy([True, True, False, True], gold, predicted) == pytest.approx(2 / 4)
+
+
+PARIS_FRIDAY = (Entity(3, 8, "city"), Entity(12, 18, "date"))
+
+
+def test_entity_mistakes_are_named_by_kind():
+    examples = [
+        Example(
+            "in paris on friday", "weather", "t:1", (Entity(3, 8, "city"), Entity(12, 18, "date"))
+        ),
+        Example("play jazz now", "music", "t:2", (Entity(5, 9, "genre"),)),
+    ]
+    answers = Answers(
+        examples=examples,
+        labels=LabelSet(("music", "weather")),
+        probs=torch.tensor([[0.1, 0.9], [0.9, 0.1]]),
+        flagged=torch.tensor([False, False]),
+        predicted=torch.tensor([1, 0]),
+        targets=torch.tensor([1, 0]),
+        classes=ClassIndex(("music", "weather"), None, "oos"),
+        found=[
+            [found(3, 8, "date"), found(12, 16, "date")],  # wrong type, wrong boundary
+            [found(10, 13, "genre")],  # jazz missed, "now" spurious
+        ],
+    )
+    errors = [(e["error"], (e["expected"] or e["found"])["text"]) for e in entity_errors(answers)]
+    assert errors == [
+        ("wrong type", "paris"),
+        ("wrong boundary", "friday"),
+        ("missed", "jazz"),
+        ("spurious", "now"),
+    ]

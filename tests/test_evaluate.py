@@ -67,7 +67,8 @@ def test_per_intent_rows_cover_the_test_split_worst_first(evaluated):
 
 def test_errors_jsonl_holds_each_wrong_answer_as_the_predictor_gives_it(evaluated, trained_model):
     run_dir, report, _ = evaluated
-    records = [json.loads(line) for line in (run_dir / "errors.jsonl").read_text().splitlines()]
+    lines = (run_dir / "errors.jsonl").read_text().splitlines()
+    records = [record for line in lines if (record := json.loads(line))["kind"] == "intent"]
     assert len(records) == report["errors"] > 0
     predictions = Predictor(load_bundle(trained_model.tag)).predict([r["text"] for r in records])
     for record, prediction in zip(records, predictions, strict=True):
@@ -170,3 +171,24 @@ def test_bad_config_is_a_user_error(trained_model, tmp_path, overrides, message)
     with pytest.raises(Exception) as caught:
         run_evaluation(*model, *overrides, run_dir=tmp_path)
     assert message in (user_error(caught.value) or "")
+
+
+def test_entities_get_a_table_their_figures_and_their_mistakes(evaluated):
+    run_dir, report, printed = evaluated
+    assert {"entity_precision", "entity_recall", "entity_f1", "sentence_accuracy"} <= set(
+        report["overall"]
+    )
+    rows = report["per_entity"]
+    assert {row["entity"] for row in rows} >= {"duration", "city", "datetime"}
+    assert [row["f1"] for row in rows] == sorted(row["f1"] for row in rows)
+    assert "per entity type" in printed and "duration" in printed
+    lines = (run_dir / "errors.jsonl").read_text().splitlines()
+    mistakes = [record for line in lines if (record := json.loads(line))["kind"] == "entity"]
+    missed = sum(row["support"] - round(row["recall"] * row["support"]) for row in rows)
+    assert sum(m["error"] != "spurious" for m in mistakes) >= missed > 0
+    for mistake in mistakes:
+        assert mistake["error"] in {"missed", "spurious", "wrong type", "wrong boundary"}
+        for side in ("expected", "found"):
+            if mistake[side]:
+                start, end = mistake[side]["start"], mistake[side]["end"]
+                assert mistake["text"][start:end] == mistake[side]["text"]

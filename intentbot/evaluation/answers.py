@@ -14,7 +14,17 @@ import torch
 from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.predictor import Predictor
-from intentbot.scoring import ECE_BINS, ClassIndex, final_predictions, per_class_scores, score
+from intentbot.scoring import (
+    ECE_BINS,
+    ClassIndex,
+    entity_scores,
+    entity_scores_by_type,
+    final_predictions,
+    per_class_scores,
+    score,
+    sentence_accuracy,
+)
+from intentbot.tagging import ExtractedEntity
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,12 @@ class Answers:
     predicted: torch.Tensor
     targets: torch.Tensor
     classes: ClassIndex
+    found: Sequence[Sequence[ExtractedEntity]] = ()  # per example, what the tagger found
+
+    @property
+    def has_entities(self) -> bool:
+        """The data has gold entities and the answers carry the tagger's (a tagging model)."""
+        return bool(self.found) and any(example.entities for example in self.examples)
 
     @property
     def confidence(self) -> torch.Tensor:
@@ -69,7 +85,8 @@ def answer(predictor: Predictor, examples: Sequence[Example]) -> Answers:
     labels = predictor.labels
     classes = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
     targets = classes.targets([example.intent for example in examples])
-    probs = predictor.decision.probabilities(predictor.logits([ex.text for ex in examples]))
+    logits, found = predictor.infer([example.text for example in examples])
+    probs = predictor.decision.probabilities(logits)
     flagged = predictor.decision.out_of_scope(probs, labels.oos_index)
     return Answers(
         examples=examples,
@@ -79,12 +96,82 @@ def answer(predictor: Predictor, examples: Sequence[Example]) -> Answers:
         predicted=final_predictions(probs, flagged, labels.oos_index),
         targets=targets,
         classes=classes,
+        found=found,
     )
 
 
 def overall(answers: Answers) -> dict[str, float]:
-    """The figures of metrics.json: accuracy, macro_f1, ece and, with oos data, the oos ones."""
-    return score(answers.probs, answers.flagged, answers.targets, answers.labels.oos_index)
+    """The figures of metrics.json: accuracy, macro_f1, ece, with oos data the oos ones, and
+    with entities the entity figures and sentence accuracy."""
+    scores = score(answers.probs, answers.flagged, answers.targets, answers.labels.oos_index)
+    if answers.has_entities:
+        gold = [example.entities for example in answers.examples]
+        scores |= entity_scores(gold, answers.found)
+        scores["sentence_accuracy"] = sentence_accuracy(
+            answers.correct.tolist(), gold, answers.found
+        )
+    return scores
+
+
+def per_entity(answers: Answers) -> list[dict]:
+    """Exact-span precision, recall, F1 and support per entity type, worst F1 first."""
+    if not answers.has_entities:
+        return []
+    gold = [example.entities for example in answers.examples]
+    rows = [
+        {"entity": kind, **figures}
+        for kind, figures in entity_scores_by_type(gold, answers.found).items()
+    ]
+    return sorted(rows, key=lambda row: (row["f1"], -row["support"], row["entity"]))
+
+
+def entity_errors(answers: Answers) -> list[dict]:
+    """Every entity mistake, in data order: `missed` (a gold span nothing overlaps),
+    `spurious` (a found span no gold one overlaps), `wrong type` (overlapping spans of other
+    types) and `wrong boundary` (the same type, other offsets)."""
+    if not answers.has_entities:
+        return []
+    records = []
+    for example, found in zip(answers.examples, answers.found, strict=True):
+        gold = {(e.start, e.end, e.entity) for e in example.entities}
+        predicted = {(e.start, e.end, e.entity) for e in found}
+        for span in sorted(gold - predicted):
+            overlapping = [other for other in predicted - gold if _overlap(span, other)]
+            if not overlapping:
+                records.append(_entity_error(example, "missed", span, None))
+            for other in overlapping:
+                error = "wrong boundary" if other[2] == span[2] else "wrong type"
+                records.append(_entity_error(example, error, span, other))
+        for span in sorted(predicted - gold):
+            if not any(_overlap(span, other) for other in gold - predicted):
+                records.append(_entity_error(example, "spurious", None, span))
+    return records
+
+
+def _overlap(a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _entity_error(
+    example: Example,
+    error: str,
+    expected: tuple[int, int, str] | None,
+    found: tuple[int, int, str] | None,
+) -> dict:
+    def span(item: tuple[int, int, str] | None) -> dict | None:
+        if item is None:
+            return None
+        start, end, kind = item
+        return {"entity": kind, "start": start, "end": end, "text": example.text[start:end]}
+
+    return {
+        "kind": "entity",
+        "error": error,
+        "text": example.text,
+        "expected": span(expected),
+        "found": span(found),
+        "source": example.source,
+    }
 
 
 def confusion_counts(answers: Answers) -> torch.Tensor:
@@ -182,6 +269,7 @@ def errors(answers: Answers) -> list[dict]:
     confidence = answers.confidence.tolist()
     return [
         {
+            "kind": "intent",
             "text": example.text,
             "true": example.intent,
             "predicted": answers.name(predicted),
@@ -204,6 +292,7 @@ def summarise(answers: Answers, model: str, top_confusions: int = 20) -> dict:
         "overall": overall(answers),
         "errors": int((~answers.correct).sum()),
         "per_intent": per_intent(answers),
+        "per_entity": per_entity(answers),
         "confusions": confused_pairs(answers, top_confusions),
         "confusions_between_intents": confused_pairs(answers, top_confusions, True),
         "out_of_scope_errors": out_of_scope_errors(answers),

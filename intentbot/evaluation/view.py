@@ -12,6 +12,10 @@ SUMMARY = (
     ("oos_recall", "out-of-scope recall"),
     ("oos_precision", "out-of-scope precision"),
     ("ece", "ECE (lower is better)"),
+    ("entity_precision", "entity precision (exact spans)"),
+    ("entity_recall", "entity recall (exact spans)"),
+    ("entity_f1", "entity F1 (exact spans)"),
+    ("sentence_accuracy", "sentence accuracy (intent and every span)"),
 )
 
 
@@ -52,6 +56,23 @@ def per_intent_table(rows: list[dict], limit: int | None = None) -> Table:
             f"[{_style(row['f1'])}]{row['f1']:.3f}[/]",
             str(row["support"]),
             confusion,
+        )
+    return table
+
+
+def per_entity_table(rows: list[dict]) -> Table:
+    """Exact-span precision, recall, F1 and support per entity type, worst F1 first."""
+    table = Table(title="per entity type, exact spans, worst F1 first")
+    table.add_column("entity", overflow="fold")
+    for name in ("precision", "recall", "F1", "support"):
+        table.add_column(name, justify="right")
+    for row in rows:
+        table.add_row(
+            escape(row["entity"]),
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"[{_style(row['f1'])}]{row['f1']:.3f}[/]",
+            str(row["support"]),
         )
     return table
 
