@@ -112,6 +112,29 @@ def test_rasa_parse(client: httpx.Client):
     assert body["entities"] == []
 
 
+TIMER = "Set a timer for 5 minutes please"
+
+
+@pytest.mark.server
+def test_classify_finds_the_duration_and_the_reply_uses_it(client: httpx.Client):
+    result = Classification.model_validate(client.post("/classify", json={"text": TIMER}).json())
+    assert result.intent == "timer"
+    [duration] = [entity for entity in result.entities if entity.entity == "duration"]
+    assert (duration.start, duration.end, duration.text) == (16, 25, "5 minutes")
+    assert TIMER[duration.start : duration.end] == duration.text == duration.value
+    assert 0 < duration.confidence <= 1
+    assert "5 minutes" in result.reply
+
+
+@pytest.mark.server
+def test_rasa_parse_reports_entities_with_rasas_keys(client: httpx.Client):
+    body = client.post("/model/parse", json={"text": TIMER}).json()
+    [duration] = [entity for entity in body["entities"] if entity["entity"] == "duration"]
+    assert set(duration) == {"entity", "start", "end", "value", "confidence_entity", "extractor"}
+    assert (duration["start"], duration["end"], duration["value"]) == (16, 25, "5 minutes")
+    assert duration["extractor"] == "intentbot"
+
+
 TOO_LONG = "a" * (MAX_TEXT_LENGTH + 1)
 BAD_REQUESTS = {
     "invalid JSON": ("/classify", '{"text": "hi"', "json_invalid", "Invalid JSON"),
