@@ -246,12 +246,24 @@ def test_local_mode_saves_the_transcript(trained_model, tmp_path: Path):
         chat.say(TIME_QUESTION)
         expect_time_answer(chat, before)
         chat.expect(r"1\s+time\s+█+")  # --top: the ranking from the start
+        chat.say("set a timer for 5 minutes")
+        chat.expect(r"5 minutes")  # the reply names the duration
+        chat.expect(r"set a timer for 5 minutes⟨duration⟩")  # marked in the echoed text
+        chat.expect(r"duration\s+5 minutes\s+█")  # and listed with its value
         chat.say("   ")  # not sent, not saved
         chat.say("/quit")
         chat.expect("Bye.")
         assert chat.exit_status() == 0
 
-    [record] = [json.loads(line) for line in saved.read_text().splitlines()]
+    record, timer = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert timer["entities"][0] | {"confidence": 1} == {
+        "entity": "duration",
+        "value": "5 minutes",
+        "start": 16,
+        "end": 25,
+        "text": "5 minutes",
+        "confidence": 1,
+    }
     assert record["text"] == TIME_QUESTION and record["intent"] == "time"
     assert 0 < record["confidence"] <= 1 and record["out_of_scope"] is False
     assert re.search(r"\d\d:\d\d", record["reply"])
