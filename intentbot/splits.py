@@ -59,7 +59,27 @@ class Splits:
                 )
         if not val:
             raise DataError("no validation utterance has an intent of the training data")
+        warnings += _unseen_entity_types(self.train, self.test)
         return replace(self, val=val, warnings=warnings)
+
+
+def _unseen_entity_types(train: list[Example], test: list[Example]) -> list[str]:
+    """Test entities of types the training data lacks: the model cannot find them, so they
+    count as missed; name them."""
+    known = {entity.entity for example in train for entity in example.entities}
+    unseen = Counter(
+        entity.entity
+        for example in test
+        for entity in example.entities
+        if entity.entity not in known
+    )
+    if not unseen:
+        return []
+    named = ", ".join(f"{kind} ({count})" for kind, count in sorted(unseen.items()))
+    return [
+        f"{sum(unseen.values())} test entities have types with no training example, "
+        f"counted as missed: {named}"
+    ]
 
 
 def stratified_split(

@@ -19,6 +19,7 @@ ANSWER = {
     "confidence": 0.97,
     "out_of_scope": False,
     "ranking": [{"intent": "time", "confidence": 0.97}, {"intent": "date", "confidence": 0.01}],
+    "entities": [],
     "reply": "It's 14:05.",
 }
 # BentoML's 400 body for a failed input check (see ErrorResponse)

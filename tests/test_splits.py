@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from intentbot.examples import DataError
@@ -135,3 +137,27 @@ def test_files_may_be_bio_folders_and_carry_training_synonyms(tmp_path):
     splits = from_files(str(rasa))
     assert splits.synonyms == {"nyc": "New York", "big apple": "New York"}
     assert all(e.entities[0].value == "New York" for e in splits.test)
+
+
+def test_entity_types_only_in_test_are_named(tmp_path):
+    def rows(intent: str, kind: str, count: int) -> list[str]:
+        return [
+            json.dumps(
+                {
+                    "text": f"{intent} in paris {n}",
+                    "intent": intent,
+                    "entities": [
+                        {"start": len(intent) + 4, "end": len(intent) + 9, "entity": kind}
+                    ],
+                }
+            )
+            for n in range(count)
+        ]
+
+    (tmp_path / "t.jsonl").write_text("\n".join(rows("go", "city", 10) + rows("stay", "city", 10)))
+    (tmp_path / "s.jsonl").write_text("\n".join(rows("go", "town", 2)))
+    splits = from_files(str(tmp_path / "t.jsonl"), test=str(tmp_path / "s.jsonl"))
+    assert (
+        "2 test entities have types with no training example, counted as missed: town (2)"
+        in splits.warnings
+    )
