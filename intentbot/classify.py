@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     try:
         with exit_on_user_error(console):
             run(args, console)
+    except SystemExit as stop:  # a user's mistake, already told in one line
+        return int(stop.code)
     except KeyboardInterrupt:
         return 130
     return 0

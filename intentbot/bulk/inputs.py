@@ -52,15 +52,20 @@ class InputFile:
 
     def __init__(self, path: str | Path, columns: Columns | None = None) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
+        if not self.path.exists() or self.path.is_dir():  # a pipe (/dev/stdin) is welcome
             raise DataError(f"{self.path}: no such file")
         self.columns = columns or Columns()
-        self.size = self.path.stat().st_size
+        self.size = self.path.stat().st_size  # 0 for a pipe: the bar then has no end
         self._handle: TextIO | None = None
 
     def position(self) -> int:
-        """Bytes read so far (the reader reads ahead a few kilobytes)."""
-        return self._handle.buffer.tell() if self._handle and not self._handle.closed else 0
+        """Bytes read so far (the reader reads ahead a few kilobytes); 0 for a pipe."""
+        if self._handle is None or self._handle.closed:
+            return 0
+        try:
+            return self._handle.buffer.tell()
+        except OSError:  # a pipe has no position
+            return 0
 
     def __iter__(self) -> Iterator[Row | BadRow]:
         delimiter = DELIMITERS.get(self.path.suffix.lower())
