@@ -33,6 +33,7 @@ def test_a_session_killed_mid_way_resumes_where_it_stopped(tmp_path):
         review.expect(r"1 of 6, margin 0\.01")
         review.say("")  # Enter: the top intent
         review.expect("→ joke")
+        review.expect(r"1 decided \(1 accepted, 0 relabelled, 0 out of scope\) · 0 skipped")
         review.expect(panel("what's up"))
         review.say("2")
         review.expect("→ weather")

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from intentbot.corpus import normalised, read_examples
+from intentbot.examples import DataError
 from intentbot.records import now
 
 SOURCE = "review"
@@ -24,6 +25,10 @@ class Decisions:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if self.path.suffix.lower() != ".jsonl":
+            raise DataError(
+                f"{self.path}: decisions are training data in JSON lines; name a .jsonl file"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.repaired = self._drop_partial_line()
         self.decided = {normalised(example.text) for example in read_examples(self.path)}

@@ -60,6 +60,9 @@ class ReviewSession:
         return self.counts
 
     def show(self) -> None:
+        """The running tally (once there is one), then the current utterance."""
+        if self.history:
+            self.console.print(view.tally(self.counts, len(self.items) - self.position))
         item = self.items[self.position]
         self.console.print(view.item_panel(item, self.position + 1, len(self.items)))
         self.console.print(view.keys_line())
