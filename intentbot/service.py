@@ -21,6 +21,7 @@ from intentbot.predictor import Prediction, Predictor
 from intentbot.replies import Responder, replies_with_override
 from intentbot.serving.answers import classification, rasa_parse
 from intentbot.serving.batching import MicroBatcher
+from intentbot.serving.collect import Collector
 from intentbot.serving.middleware import BodyLimit, JsonBodies, OpenApiErrors
 from intentbot.serving.schemas import (
     DEFAULT_TOP_K,
@@ -74,6 +75,10 @@ class IntentService:
             logger.warning(warning)
         self.responder = Responder(replies.templates, bundle.oos_label)
         self.batcher = MicroBatcher(self._predict, SETTINGS.limits.max_batch_size)
+        self.collector: Collector | None = None
+        if SETTINGS.collect:
+            self.collector = Collector(SETTINGS.collect, SETTINGS.collect_max_bytes, bundle.tag)
+            logger.info("keeping every request's text and answer in %s", SETTINGS.collect)
 
     @bentoml.api(input_spec=ClassifyRequest.with_limits(SETTINGS.limits))
     async def classify(self, text: str, top_k: int = DEFAULT_TOP_K) -> Classification:
@@ -101,9 +106,15 @@ class IntentService:
     def _predict(self, requests: list[tuple[str, int]]) -> list[Prediction]:
         """One forward pass for the (text, top_k) of every caller in the batch."""
         FORWARD_PASS_SIZE.observe(len(requests))
-        # the widest ranking any caller asked for; each keeps its own top_k in `classification`
+        # the widest ranking any caller asked for (and the collection's); each caller keeps its
+        # own top_k in `classification`
         widest = max(top_k for _, top_k in requests)
-        return self.predictor.predict([text for text, _ in requests], top_k=widest)
+        if self.collector:
+            widest = max(widest, DEFAULT_TOP_K)
+        predictions = self.predictor.predict([text for text, _ in requests], top_k=widest)
+        if self.collector:
+            self.collector.add(predictions)
+        return predictions
 
 
 IntentService.add_asgi_middleware(JsonBodies)

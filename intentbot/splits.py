@@ -2,13 +2,15 @@
 
 Each `data` config option instantiates one of the `from_*` functions here. Training data is
 cleaned (repeats merged, conflicting labels left out); a test file is scored whole, every row
-of it, so that its figures compare with anyone else's on the same file.
+of it, so that its figures compare with anyone else's on the same file. `extra` files (review's
+decisions, `data.extra=[...]`) join the training split only, after val and test are set.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -132,6 +134,47 @@ def _overlap_note(test: list[Example], train: list[Example]) -> list[str]:
     return [f"{shared} test utterances also appear in the training data"] if shared else []
 
 
+def _with_extra(
+    train: list[Example],
+    extra: str | Sequence[str],
+    columns: Columns,
+    on_conflict: str,
+    warnings: list[str],
+) -> list[Example]:
+    """The training split plus the examples of the `extra` files. Their labels are a person's
+    decisions, so they win: a training utterance with the same text (`normalised`) under
+    another label is replaced, each one named in a warning; under the same label, merged.
+    Conflicts among the extra files themselves follow `on_conflict`, like training data."""
+    paths = [extra] if isinstance(extra, str) else list(extra)
+    if not paths:
+        return train
+    read = [read_data(path, columns) for path in paths]
+    warnings.extend(warning for data in read for warning in data.warnings)
+    merged = deduplicate([example for data in read for example in data.examples], on_conflict)
+    warnings.extend(merged.report())
+    decided = {normalised(example.text): example for example in merged.examples}
+    kept, replaced = [], []
+    for example in train:
+        newer = decided.get(normalised(example.text))
+        if newer is None:
+            kept.append(example)
+        elif newer.intent != example.intent:
+            replaced.append(
+                f"  {example.text!r}: {example.intent!r} at {example.source} -> "
+                f"{newer.intent!r} at {newer.source}"
+            )
+    warnings.append(
+        f"data.extra: {len(merged.examples)} utterances added to the training split "
+        f"({len(train) - len(kept)} of them were in it already)"
+    )
+    if replaced:
+        warnings.append(
+            f"{len(replaced)} training utterances take the label data.extra gives them (a "
+            "person's decision wins over the data's label):\n" + "\n".join(replaced)
+        )
+    return kept + merged.examples
+
+
 def from_files(
     train: str,
     val: str | None = None,
@@ -142,12 +185,14 @@ def from_files(
     test_fraction: float = 0.1,
     seed: int = 0,
     on_conflict: str = "drop",
+    extra: str | Sequence[str] = (),
 ) -> Splits:
     """Labelled files or BIO split folders; a missing val or test split is carved from train,
-    stratified and seeded."""
+    stratified and seeded, before the `extra` files join the training split."""
+    columns = Columns(text_column, label_column)
 
     def read(path: str) -> TrainingData:
-        return read_data(path, Columns(text_column, label_column))
+        return read_data(path, columns)
 
     train_data = read(train)
     given = {name: read(path) for name, path in (("val", val), ("test", test)) if path is not None}
@@ -155,42 +200,56 @@ def from_files(
     train_examples = _training_examples(train_data.examples, on_conflict, warnings)
     if "test" in given:
         test_examples = given["test"].examples
-        warnings += _overlap_note(test_examples, train_examples)
     else:
         train_examples, test_examples = stratified_split(
             train_examples, test_fraction, seed, "test"
         )
     if "val" in given:
-        val_examples = _without_leaks(deduplicate(given["val"].examples).examples, train_examples)
+        val_examples = deduplicate(given["val"].examples).examples
     else:
         train_examples, val_examples = stratified_split(
             train_examples, val_fraction, seed + 1, "validation"
         )
+    train_examples = _with_extra(train_examples, extra, columns, on_conflict, warnings)
+    val_examples = _without_leaks(val_examples, train_examples)
+    if "test" in given:
+        warnings += _overlap_note(test_examples, train_examples)
     return Splits(
         train_examples, val_examples, test_examples, train_data.synonyms, warnings
     ).check()
 
 
-def from_bundled(val_fraction: float = 0.1, seed: int = 0) -> Splits:
+def from_bundled(
+    val_fraction: float = 0.1, seed: int = 0, extra: str | Sequence[str] = ()
+) -> Splits:
     """The data set written for this project, in `data/` (train and held-out test files)."""
     return from_files(
         str(BUNDLED_DATA / "train.jsonl"),
         test=str(BUNDLED_DATA / "test.jsonl"),
         val_fraction=val_fraction,
         seed=seed,
+        extra=extra,
     )
 
 
-def from_clinc150(path: str, variant: str = "full", on_conflict: str = "drop") -> Splits:
+def from_clinc150(
+    path: str,
+    variant: str = "full",
+    on_conflict: str = "drop",
+    extra: str | Sequence[str] = (),
+) -> Splits:
     """CLINC150 with its official splits; out-of-scope stays a label (`oos`)."""
     splits = read_clinc150(path, variant)
     warnings: list[str] = []
     train = _training_examples(splits["train"], on_conflict, warnings)
+    train = _with_extra(train, extra, Columns(), on_conflict, warnings)
     val = _without_leaks(deduplicate(splits["val"]).examples, train)
     return Splits(train, val, splits["test"], warnings=warnings).check()
 
 
-def from_bio_folders(path: str, on_conflict: str = "drop") -> Splits:
+def from_bio_folders(
+    path: str, on_conflict: str = "drop", extra: str | Sequence[str] = ()
+) -> Splits:
     """A joint intent + slot benchmark in BIO folders: `train/`, `valid/` (or `val/`), `test/`.
     The official validation and test splits stay whole, so scores compare with published ones.
     """
@@ -206,6 +265,7 @@ def from_bio_folders(path: str, on_conflict: str = "drop") -> Splits:
     data = {name: read_data(folder) for name, folder in folders.items()}
     warnings = [warning for split in data.values() for warning in split.warnings]
     train = _training_examples(data["train"].examples, on_conflict, warnings)
+    train = _with_extra(train, extra, Columns(), on_conflict, warnings)
     return Splits(
         train, data["val"].examples, data["test"].examples, data["train"].synonyms, warnings
     ).check()

@@ -1,9 +1,9 @@
 """Import boundaries: what each entry point may pull in, checked in a fresh interpreter.
 
 The serving path needs no training stack (Lightning, Hydra, plots), the model core no BentoML,
-and the HTTP chat no torch. A child process imports one module while recording who imported
-what, then reports every forbidden module that got loaded and the chain of imports that led to
-it (for example `intentbot.service -> intentbot.x -> matplotlib`).
+and the HTTP chat and review no torch. A child process imports one module while recording who
+imported what, then reports every forbidden module that got loaded and the chain of imports
+that led to it (for example `intentbot.service -> intentbot.x -> matplotlib`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ BOUNDARIES = {
     "intentbot.bundle": ("bentoml",),
     "intentbot.service": TRAINING_STACK + TRAINING_CODE,
     "intentbot.chat.session": ("torch",),
+    "intentbot.review.session": ("torch", "bentoml"),  # starts at once; a model only on request
 }
 
 # Wraps __import__ to keep the stack of modules being imported. A module enters sys.modules just

@@ -12,6 +12,7 @@ import pytest
 from intentbot.chat import view
 from intentbot.chat.backends import TurnError, Unavailable
 from intentbot.chat.session import Backoff, ChatSession, Transcript, main, parse_args
+from intentbot.records import read_records
 from intentbot.serving.schemas import Classification
 from tests.helpers import free_port
 
@@ -39,6 +40,7 @@ class FakeBackend:
     """Answers every message with `classification(text)`, after any scripted outcomes."""
 
     description = "fake backend"
+    model = None
 
     def __init__(self, outcomes: Iterable[Outcome] = (), problem: str | None = None) -> None:
         self.outcomes = list(outcomes)
@@ -171,23 +173,22 @@ def test_a_backend_not_ready_at_the_start_is_a_warning_line():
     assert "⚠ the server at X is not answering; messages will wait for it" in out
 
 
-def test_transcript_has_one_json_line_per_answer():
-    file = io.StringIO()
+def test_transcript_has_one_record_per_answer(tmp_path):
+    saved = tmp_path / "chat.jsonl"
     backend = FakeBackend([TurnError("refused")])
-    chat(backend, "refused one", "hello", "/top", "bye now", transcript=Transcript(file))
-    records = [json.loads(line) for line in file.getvalue().splitlines()]
-    assert [record["text"] for record in records] == ["hello", "bye now"]
-    assert set(records[0]) == {
-        "time",
-        "text",
-        "intent",
-        "confidence",
-        "out_of_scope",
-        "entities",
-        "reply",
-    }
-    assert records[0]["intent"] == "greeting" and records[0]["reply"] == "reply to hello"
-    assert records[0]["time"][:2] == "20" and "T" in records[0]["time"]
+    with saved.open("w") as file:
+        transcript = Transcript(file, model="intentbot:abc")
+        chat(backend, "refused one", "hello", "/top", "bye now", transcript=transcript)
+    lines = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert list(lines[0]) == [
+        *("time", "text", "intent", "confidence", "out_of_scope", "ranking", "entities"),
+        *("model", "reply"),
+    ]
+    records = list(read_records(saved))  # what review reads
+    assert [record.text for record in records] == ["hello", "bye now"]
+    assert records[0].intent == "greeting" and records[0].reply == "reply to hello"
+    assert records[0].ranking == (("greeting", 0.9), ("goodbye", 0.01))
+    assert records[0].model == "intentbot:abc" and records[0].time[:2] == "20"
 
 
 def test_arguments_and_their_defaults():

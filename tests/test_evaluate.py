@@ -117,6 +117,35 @@ def test_compare_lists_exactly_the_utterances_answered_differently(trained_model
     assert json.loads((tmp_path / "report.json").read_text())["compare"]["model"] == other_tag
 
 
+def test_reviewed_utterances_are_scored_and_compared_too(trained_model, tmp_path):
+    """`reviewed=` (review's --out): the same figures on those utterances, and with compare=
+    the diff on them, beside the test split's."""
+    bundle = load_bundle(trained_model.tag)
+    stricter = replace(bundle, decision=replace(bundle.decision, threshold=0.999))
+    other_tag = export_bundle(stricter, "intentbot-strictest")
+    rows = [("What time is it?", "time"), ("tell me a joke", "joke"), ("zorp blorp", "new_one")]
+    reviewed = write_jsonl(tmp_path / "reviewed.jsonl", rows)
+    report, printed = run_evaluation(
+        f"model={trained_model.tag}",
+        f"compare={other_tag}",
+        f"reviewed={reviewed}",
+        run_dir=tmp_path / "run",
+    )
+    section = report["reviewed"]
+    expected = [
+        p.intent == intent
+        for p, (_, intent) in zip(
+            Predictor(bundle).predict([text for text, _ in rows]), rows, strict=True
+        )
+    ]
+    assert section["examples"] == 3 and section["errors"] == 3 - sum(expected)
+    assert section["overall"]["accuracy"] == pytest.approx(sum(expected) / 3)
+    assert section["compare"]["model"] == other_tag
+    assert {row["text"] for row in section["compare"]["changed"]} <= {text for text, _ in rows}
+    assert report["examples"] == len(from_bundled().test)  # the test split's figures stay
+    assert "on 3 reviewed utterances" in printed
+
+
 def run_evaluate(*args: str) -> subprocess.CompletedProcess:
     return run_cli("intentbot.evaluate", *args)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from hydra.utils import instantiate
 
 from intentbot.examples import DataError
 from intentbot.splits import from_bio_folders, from_bundled, from_files
+from tests.conftest import compose_config
 from tests.helpers import write_bio, write_jsonl
 
 
@@ -161,3 +163,39 @@ def test_entity_types_only_in_test_are_named(tmp_path):
         "2 test entities have types with no training example, counted as missed: town (2)"
         in splits.warnings
     )
+
+
+def test_extra_files_join_the_training_split_only(tmp_path):
+    train = write_jsonl(tmp_path / "t.jsonl", many("a", 20) + many("b", 20))
+    base = from_files(train, seed=2)
+    relabel = next(e for e in base.train if e.intent == "a")
+    reviewed = [(relabel.text, "b"), ("brand new", "c"), ("brand new!", "c")]
+    reviewed.append((base.val[0].text, base.val[0].intent))  # already a validation utterance
+    extra = write_jsonl(tmp_path / "reviewed.jsonl", reviewed)
+    splits = from_files(train, seed=2, extra=[str(extra)])
+    assert splits.test == base.test  # val and test carved as before, without the extra rows
+    assert splits.val == base.val[1:]  # and no validation utterance is also trained on
+    labels = {e.text: e.intent for e in splits.train}
+    assert labels["brand new"] == "c" and "brand new!" not in labels  # repeats merged
+    assert labels[relabel.text] == "b"  # the reviewed label replaced the data's
+    assert len(splits.train) == len(base.train) + 2  # new: "brand new" and the val utterance
+    [relabelled] = [w for w in splits.warnings if "take the label data.extra gives" in w]
+    assert f"'a' at {relabel.source} -> 'b' at {extra}:1" in relabelled
+    assert "data.extra: 3 utterances added to the training split (1 of them" in "\n".join(
+        splits.warnings
+    )
+
+
+def test_every_data_option_takes_extra_files(tmp_path):
+    extra = write_jsonl(tmp_path / "reviewed.jsonl", [("hello my old friend", "greeting")])
+    cfg = compose_config(f"data.extra=[{extra}]")
+    assert ("hello my old friend", "greeting") in {
+        (e.text, e.intent) for e in instantiate(cfg.data).train
+    }
+    write_bio(tmp_path / "bio" / "train", bio_rows("Play", 3) + bio_rows("Rate", 3))
+    write_bio(tmp_path / "bio" / "valid", bio_rows("Play", 1))
+    write_bio(tmp_path / "bio" / "test", bio_rows("Rate", 1))
+    bio_extra = write_jsonl(tmp_path / "more.jsonl", [("rate this one", "Rate")])
+    splits = from_bio_folders(str(tmp_path / "bio"), extra=[str(bio_extra)])
+    assert splits.train[-1].text == "rate this one"
+    assert all(e.text != "rate this one" for e in (*splits.val, *splits.test))

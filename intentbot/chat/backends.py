@@ -32,6 +32,7 @@ class Backend(Protocol):
     """Where answers come from."""
 
     description: str
+    model: str | None  # the model's tag where the chat knows it (--local), for the transcript
 
     def check(self) -> str | None:
         """Why the first message would fail right now, or None."""
@@ -48,6 +49,7 @@ class HttpBackend:
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
         self.description = f"server {client.base_url}"
+        self.model = None  # the server does not say which model answers
 
     def check(self) -> str | None:
         """Asks `/readyz`, so the chat can warn before the first message instead of failing it."""
@@ -102,6 +104,7 @@ class LocalBackend:
         self.predictor = Predictor(bundle)
         self.responder = Responder(replies or bundle.replies, oos_label=bundle.oos_label)
         self.description = f"local model {bundle.tag}"
+        self.model = bundle.tag
 
     def check(self) -> str | None:
         """Never a problem: the model was loaded before the session began."""

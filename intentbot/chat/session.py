@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TextIO
 
 import httpx
@@ -20,6 +18,7 @@ from rich.console import Console
 
 from intentbot.chat import view
 from intentbot.chat.backends import Backend, HttpBackend, LocalBackend, TurnError, Unavailable
+from intentbot.records import Record
 from intentbot.serving.schemas import DEFAULT_TOP_K, Classification
 
 DEFAULT_URL = "http://127.0.0.1:3000"
@@ -48,23 +47,16 @@ class Backoff:
 
 
 class Transcript:
-    """JSON lines, one per answered message, flushed at once so Ctrl-C loses nothing."""
+    """One record per answered message (`intentbot.records`: what the service collects and
+    review reads), flushed at once so Ctrl-C loses nothing."""
 
-    def __init__(self, file: TextIO) -> None:
+    def __init__(self, file: TextIO, model: str | None = None) -> None:
         self.file = file
+        self.model = model
 
     def write(self, answer: Classification) -> None:
-        """One line per answer, stamped with the local time; the ranking is left out."""
-        record = {
-            "time": datetime.now().astimezone().isoformat(timespec="seconds"),
-            "text": answer.text,
-            "intent": answer.intent,
-            "confidence": answer.confidence,
-            "out_of_scope": answer.out_of_scope,
-            "entities": [entity.model_dump(exclude_none=True) for entity in answer.entities],
-            "reply": answer.reply,
-        }
-        self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        """The answer with its ranking and reply, stamped with the local time."""
+        self.file.write(Record.of(answer, model=self.model, reply=answer.reply).to_line())
         self.file.flush()
 
 
@@ -223,12 +215,14 @@ def open_backend(
     return LocalBackend(bundle, replies.templates)
 
 
-def open_transcript(path: str | None, stack: contextlib.ExitStack) -> Transcript | None:
+def open_transcript(
+    path: str | None, stack: contextlib.ExitStack, model: str | None = None
+) -> Transcript | None:
     """`--save FILE` opened for appending, so sessions accumulate; None without `--save`."""
     if path is None:
         return None
     try:
-        return Transcript(stack.enter_context(open(path, "a", encoding="utf-8")))
+        return Transcript(stack.enter_context(open(path, "a", encoding="utf-8")), model)
     except OSError as error:
         raise StartError(f"can't write the transcript: {error}") from None
 
@@ -241,11 +235,12 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         import readline  # noqa: F401  (line editing and history at the prompt)
     try:
         with contextlib.ExitStack() as stack:
+            backend = open_backend(args, console, stack)
             session = ChatSession(
-                open_backend(args, console, stack),
+                backend,
                 console,
                 show_ranking=args.top,
-                transcript=open_transcript(args.save, stack),
+                transcript=open_transcript(args.save, stack, backend.model),
                 backoff=Backoff(budget=args.wait),
             )
             session.run(lambda: console.input(view.PROMPT))

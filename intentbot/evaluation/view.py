@@ -19,9 +19,9 @@ SUMMARY = (
 )
 
 
-def summary_table(report: dict) -> Table:
-    """The overall scores of one model."""
-    title = f"{escape(report['model'])} on {report['examples']} utterances"
+def summary_table(report: dict, what: str = "utterances") -> Table:
+    """The overall scores of one model on `report['examples']` of `what`."""
+    title = f"{escape(report['model'])} on {report['examples']} {what}"
     table = Table(title=title, min_width=len(title) + 4)  # a title never wraps
     table.add_column("measure")
     table.add_column("value", justify="right")

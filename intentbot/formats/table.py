@@ -23,21 +23,34 @@ def read_tsv(path: Path, columns: Columns) -> TrainingData:
     return _read_table(path, columns, "\t")
 
 
-def _pick_column(
-    header: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, where: str
-) -> int:
+def find_column(header: list[str], candidates: tuple[str, ...]) -> int | None:
+    """The first of `candidates` the header names (any case), or None."""
     lowered = [name.strip().lower() for name in header]
+    return next((lowered.index(name) for name in candidates if name in lowered), None)
+
+
+def pick_column(
+    header: list[str],
+    wanted: str | None,
+    candidates: tuple[str, ...],
+    what: str,
+    where: str,
+    setting: str = "data.{what}_column",
+) -> int:
+    """The column named `wanted`, or else found among `candidates`; the error names
+    `setting`, the option that picks a column by name."""
     if wanted is not None:
+        lowered = [name.strip().lower() for name in header]
         if wanted.lower() not in lowered:
             raise DataError(f"{where}: no {what} column named {wanted!r}; the header has {header}")
         return lowered.index(wanted.lower())
-    for name in candidates:
-        if name in lowered:
-            return lowered.index(name)
-    raise DataError(
-        f"{where}: cannot find the {what} column in header {header}; name it one of "
-        f"{list(candidates)} or set data.{what}_column=NAME"
-    )
+    found = find_column(header, candidates)
+    if found is None:
+        raise DataError(
+            f"{where}: cannot find the {what} column in header {header}; name it one of "
+            f"{list(candidates)} or set {setting.format(what=what)}=NAME"
+        )
+    return found
 
 
 def _read_table(path: Path, columns: Columns, delimiter: str) -> TrainingData:
@@ -57,8 +70,8 @@ def _read_table(path: Path, columns: Columns, delimiter: str) -> TrainingData:
             header = row
             if not header:
                 break
-            text_at = _pick_column(header, columns.text, TEXT_COLUMNS, "text", f"{path}:1")
-            label_at = _pick_column(header, columns.label, LABEL_COLUMNS, "label", f"{path}:1")
+            text_at = pick_column(header, columns.text, TEXT_COLUMNS, "text", f"{path}:1")
+            label_at = pick_column(header, columns.label, LABEL_COLUMNS, "label", f"{path}:1")
             continue
         if not any(cell.strip() for cell in row):
             continue

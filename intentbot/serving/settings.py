@@ -16,6 +16,10 @@ BentoML's decorators need some of it when the service module is imported, so it 
     INTENTBOT_TORCH_THREADS        threads per worker: torch's, and how many length groups of a
                                    batch ONNX Runtime runs at once (default 1; 0: torch's choice)
     INTENTBOT_ENGINE               onnx (default) or torch: what computes the logits
+    INTENTBOT_COLLECT              a JSON-lines file: keep every request's text and answer there
+                                   for review (default: unset, nothing kept)
+    INTENTBOT_COLLECT_MAX_BYTES    rotate the collection file past this size (default 100 MiB;
+                                   0: never)
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class Settings:
     torch_threads: int = 1
     engine: str = "onnx"
     replies: str | None = None  # a YAML file of replies that overrides the model's own
+    collect: str | None = None  # where requests and answers are kept for review (None: nowhere)
+    collect_max_bytes: int = 100 * 2**20
 
     @property
     def body_limit(self) -> int:
@@ -77,6 +83,8 @@ class Settings:
             torch_threads=_read(env, "TORCH_THREADS", int, defaults.torch_threads),
             engine=_read(env, "ENGINE", _engine_name, defaults.engine, " or ".join(ENGINES)),
             replies=_read(env, "REPLIES", str, defaults.replies),
+            collect=_read(env, "COLLECT", str, defaults.collect),
+            collect_max_bytes=_read(env, "COLLECT_MAX_BYTES", int, defaults.collect_max_bytes),
         )
 
 
