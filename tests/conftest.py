@@ -28,6 +28,7 @@ SMALL_MODEL = (
     "model.head.hidden_sizes=[64]",
     "trainer.max_epochs=20",
     "callbacks.patience=20",
+    "batch_size=32",
 )
 
 

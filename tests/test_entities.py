@@ -210,6 +210,7 @@ def joint_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
         "data.test_fraction=0.2",
         "oos.keep_in_scope=1.0",  # no out-of-scope data here: reject nothing
         "~logger",
+        "model_name=intentbot-joint",  # keeps intentbot:latest as it is
     )
     return train(config, folder / "run"), folder
 
@@ -234,7 +235,19 @@ def test_joint_training_learns_to_find_the_spans(joint_run: tuple[dict, Path]) -
     assert greeting.entities == []
 
 
-def test_data_without_entities_trains_the_model_of_before(trained_model) -> None:
-    bundle = load_bundle(trained_model.tag)
+def test_data_without_entities_trains_the_model_of_before(tmp_path: Path) -> None:
+    rows = [f"example {n} about {intent},{intent}" for intent in ("a", "b", "c") for n in range(12)]
+    (tmp_path / "plain.csv").write_text("sentence,label\n" + "\n".join(rows))
+    config = compose_config(
+        "data=files",
+        f"data.train={tmp_path / 'plain.csv'}",
+        "trainer.max_epochs=2",
+        "~logger",
+        "model_name=intentbot-plain",
+    )
+    metrics = train(config, tmp_path / "run")
+    bundle = load_bundle(metrics["model_tag"])
     assert bundle.tag_set is None and bundle.net.config.num_tags == 0
-    assert "entity_f1" not in trained_model.metrics["test"]
+    assert bundle.net.tagger is None
+    assert "entity_f1" not in metrics["test"] and "sentence_accuracy" not in metrics["test"]
+    assert Predictor(bundle).predict(["example 3 about b"])[0].entities == []
