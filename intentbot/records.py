@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from pathlib import Path
@@ -206,17 +206,23 @@ def _is_csv(path: Path) -> bool:
     return path.suffix.lower() == ".csv"
 
 
-def _json_records(path: Path, lines: Iterator[str]) -> Iterator[Record]:
+def json_objects(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, dict | str]]:
+    """(`file:line`, its JSON object, or why the line is not one) for each non-blank line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        where = f"{path}:{number}"
         try:
             values = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            values = None
-        if not isinstance(values, dict):
-            raise DataError(f"{where}: not a JSON object; expected a record such as {_SHAPE}")
+        except (json.JSONDecodeError, RecursionError) as error:
+            yield f"{path}:{number}", f"not valid JSON ({getattr(error, 'msg', error)})"
+            continue
+        yield f"{path}:{number}", values if isinstance(values, dict) else "not a JSON object"
+
+
+def _json_records(path: Path, lines: Iterator[str]) -> Iterator[Record]:
+    for where, values in json_objects(path, lines):
+        if isinstance(values, str):
+            raise DataError(f"{where}: {values}; expected a record such as {_SHAPE}")
         yield Record.from_dict(values, where)
 
 

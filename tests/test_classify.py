@@ -88,7 +88,7 @@ def test_bad_rows_are_reported_with_file_and_line_and_skipped(trained_model, tmp
     assert code == 0
     assert f"skipped {source}:2: not valid JSON" in told
     assert f"skipped {source}:3: empty text" in told
-    assert f"skipped {source}:4: expected an object" in told
+    assert f"skipped {source}:4: not a JSON object; expected an object" in told
     assert "5 rows read: 2 answered, 3 skipped as bad" in told
     texts = [record.text for record in read_records(tmp_path / "out.jsonl")]
     assert texts == ["What time is it?", "tell me a joke"]

@@ -83,7 +83,7 @@ def test_margin_and_entities_of_a_model_without_a_tagging_head():
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ("{not json", "not a JSON object"),
+        ("{not json", "not valid JSON"),
         ('{"intent": "a", "confidence": 0.5}', "no 'text'"),
         ('{"text": "hi", "confidence": 0.5}', "no 'intent'"),
         ('{"text": "hi", "intent": "a", "confidence": 1.5}', "'confidence' must be"),

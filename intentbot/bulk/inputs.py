@@ -10,7 +10,6 @@ be read comes out as a `BadRow` naming where it is and why, for the caller to re
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import TextIO
 from intentbot.examples import DataError
 from intentbot.formats.base import Columns
 from intentbot.formats.table import LABEL_COLUMNS, TEXT_COLUMNS, find_column, pick_column
+from intentbot.records import json_objects
 
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
 # bytes that are not UTF-8, as `surrogateescape` decodes them: the row is reported, not guessed
@@ -112,17 +112,9 @@ class InputFile:
             yield _row(row[text_at], None if label_at is None else row[label_at], where)
 
     def _json_lines(self, handle: TextIO) -> Iterator[Row | BadRow]:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{self.path}:{number}"
-            try:
-                values = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as error:
-                yield BadRow(where, f"not valid JSON ({getattr(error, 'msg', error)})")
-                continue
-            if not isinstance(values, dict):
-                yield BadRow(where, 'expected an object such as {"text": ...}')
+        for where, values in json_objects(self.path, handle):
+            if isinstance(values, str):
+                yield BadRow(where, f'{values}; expected an object such as {{"text": ...}}')
                 continue
             text, label = values.get("text"), values.get("intent")
             if not isinstance(text, str):

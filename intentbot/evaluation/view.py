@@ -49,14 +49,7 @@ def per_intent_table(rows: list[dict], limit: int | None = None) -> Table:
             if row["top_confusion"]
             else ""
         )
-        table.add_row(
-            escape(row["intent"]),
-            f"{row['precision']:.3f}",
-            f"{row['recall']:.3f}",
-            f"[{_style(row['f1'])}]{row['f1']:.3f}[/]",
-            str(row["support"]),
-            confusion,
-        )
+        table.add_row(escape(row["intent"]), *_score_cells(row), confusion)
     return table
 
 
@@ -67,14 +60,18 @@ def per_entity_table(rows: list[dict]) -> Table:
     for name in ("precision", "recall", "F1", "support"):
         table.add_column(name, justify="right")
     for row in rows:
-        table.add_row(
-            escape(row["entity"]),
-            f"{row['precision']:.3f}",
-            f"{row['recall']:.3f}",
-            f"[{_style(row['f1'])}]{row['f1']:.3f}[/]",
-            str(row["support"]),
-        )
+        table.add_row(escape(row["entity"]), *_score_cells(row))
     return table
+
+
+def _score_cells(row: dict) -> list[str]:
+    """Precision, recall, F1 (coloured by level) and support of one table row."""
+    return [
+        f"{row['precision']:.3f}",
+        f"{row['recall']:.3f}",
+        f"[{_style(row['f1'])}]{row['f1']:.3f}[/]",
+        str(row["support"]),
+    ]
 
 
 def comparison_tables(diff: dict, model_a: str, model_b: str, limit: int = 25) -> list[Table]:
