@@ -43,6 +43,8 @@ OPTIONAL = ("label", "reply", "model", "time")
 
 
 class Scored(Protocol):
+    """One row of a ranking, whichever class carries it (the predictor's or the service's)."""
+
     intent: str
     confidence: float
 

@@ -15,6 +15,8 @@ SUFFIXES = (".jsonl", ".csv")
 
 
 class RecordWriter(Protocol):
+    """Where classified records go: JSON lines or CSV, chosen by the output's suffix."""
+
     def write(self, records: Sequence[Record]) -> None:
         """Append `records` and flush, so what was answered is on disk."""
         ...
@@ -27,6 +29,7 @@ class JsonLinesWriter:
         self.handle = handle
 
     def write(self, records: Sequence[Record]) -> None:
+        """Append `records` as lines and flush."""
         self.handle.write("".join(record.to_line() for record in records))
         self.handle.flush()
 
@@ -40,6 +43,7 @@ class CsvWriter:
         self.rows.writerow(CSV_FIELDS)
 
     def write(self, records: Sequence[Record]) -> None:
+        """Append `records` as rows and flush."""
         self.rows.writerows(record.to_csv_row() for record in records)
         self.handle.flush()
 

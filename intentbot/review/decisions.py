@@ -50,6 +50,7 @@ class Decisions:
         self.decided.discard(normalised(text))
 
     def close(self) -> None:
+        """Close the output; every decision is already on disk."""
         self._file.close()
 
     def _sync(self) -> None:

@@ -113,6 +113,7 @@ class ReviewSession:
         self.console.print(chat_view.notice(f"→ {intent}"))
 
     def step(self, kind: str) -> None:
+        """Count a decision of `kind` and move to the next utterance."""
         self.counts[kind] += 1
         self.history.append(kind)
         self.position += 1
@@ -130,6 +131,7 @@ class ReviewSession:
         self.console.print(chat_view.notice(f"undone ({kind.replace('_', ' ')})"))
 
     def warn(self, message: str) -> None:
+        """A line the reviewer should read; the session goes on."""
         self.console.print(chat_view.warning(message))
 
 
@@ -154,6 +156,7 @@ def known_intents(records: Sequence[Record]) -> tuple[set[str], str | None]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of `python -m intentbot.review`."""
     parser = argparse.ArgumentParser(
         prog="python -m intentbot.review",
         description="Label the answered utterances most worth it: a collection log "
