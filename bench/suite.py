@@ -127,7 +127,9 @@ def train_once(data: DataSet, seed: int, home: Path) -> dict:
     done = subprocess.run(command, cwd=fixtures.REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"error: {' '.join(command[3:])} failed:\n{done.stdout[-3000:]}")
+        raise SystemExit(
+            f"error: {' '.join(command[3:])} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        )
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     return {"seed": seed, "seconds": round(seconds, 1), **percentages(test)}
 
