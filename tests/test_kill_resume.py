@@ -64,6 +64,7 @@ def overrides(data: Path) -> list[str]:
         # word-level: the same ids in every process (WordPiece training breaks ties in hash-map
         # order, so the pytest process and the killed one would not share a vocabulary)
         "tokenizer.kind=word",
+        "model.pretrained=null",  # the same in this process and the command line's
         "encoder.embedding_dim=32",
         "encoder.hidden_size=32",
         "model.head.hidden_sizes=[32]",

@@ -133,7 +133,7 @@ def test_the_model_adds_its_intents_and_bad_input_is_one_line(trained_model, tmp
     assert code == 0 and decided(tmp_path / "r.jsonl") == [("sure thing", "calculator")]
     log.write_text("{not a record\n")
     code, shown = run_main([str(log), "--out", str(tmp_path / "r.jsonl")], monkeypatch)
-    assert code == 2 and f"{log}:1: not a JSON object" in shown
+    assert code == 2 and f"{log}:1: not valid JSON" in shown
 
 
 def run_main(
