@@ -135,9 +135,10 @@ def train_once(data: DataSet, seed: int, home: Path) -> dict:
 
 
 def percentages(figures: dict) -> dict:
-    """The suite's figures in percent: accuracy, and in-scope accuracy and out-of-scope recall
-    where the data has out-of-scope utterances."""
-    keys = ("accuracy", "in_scope_accuracy", "oos_recall")
+    """The suite's figures in percent: accuracy; in-scope accuracy and out-of-scope recall
+    where the data has out-of-scope utterances; entity F1 and sentence accuracy where it has
+    entities."""
+    keys = ("accuracy", "in_scope_accuracy", "oos_recall", "entity_f1", "sentence_accuracy")
     return {key: round(100 * figures[key], 2) for key in keys if key in figures}
 
 
@@ -220,8 +221,9 @@ def markdown(record: dict) -> str:
             for t in record["targets"]
         ),
         "",
-        "| data | model | accuracy % | in-scope % | oos recall % | seconds |",
-        "|---|---|---|---|---|---|",
+        "| data | model | accuracy % | in-scope % | oos recall % | entity F1 % | sentence % "
+        "| seconds |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in record["rows"].items():
         for model, figures in row.items():
@@ -229,6 +231,7 @@ def markdown(record: dict) -> str:
             lines.append(
                 f"| {name} | {model} | {figures['accuracy']}{spread} | "
                 f"{figures.get('in_scope_accuracy', '-')} | {figures.get('oos_recall', '-')} | "
+                f"{figures.get('entity_f1', '-')} | {figures.get('sentence_accuracy', '-')} | "
                 f"{figures.get('max_seconds', figures['seconds']):.0f} |"
             )
     return "\n".join(lines)

@@ -118,3 +118,9 @@ def test_the_budget_gives_about_the_same_steps_whatever_the_size(examples, epoch
     assert cfg.trainer.max_epochs is None and cfg.budget.steps == 2500
     assert _planned_epochs(cfg, examples) == epochs
     assert _planned_epochs(compose_config("trainer.max_epochs=7"), examples) == 7
+
+
+def test_the_snips_preset_reads_bio_folders(tmp_path):
+    cfg = compose_config("experiment=snips", f"data.path={tmp_path}")
+    assert cfg.data._target_ == "intentbot.splits.from_bio_folders"
+    assert cfg.data.path == str(tmp_path)
