@@ -108,6 +108,7 @@ def test_import_loads_nothing_forbidden(module: str) -> None:
     assert not chains, f"`import {module}` loads forbidden modules:\n  " + "\n  ".join(lines)
 
 
+@pytest.mark.slow  # starts Python with the whole stack in a subprocess
 def test_the_check_sees_a_violation() -> None:
     """Control: the training entry point does load Lightning, and the chain names its path."""
     chains = forbidden_imports("intentbot.train", ("lightning",))

@@ -150,6 +150,7 @@ def run_evaluate(*args: str) -> subprocess.CompletedProcess:
     return run_cli("intentbot.evaluate", *args)
 
 
+@pytest.mark.slow  # starts Python with the whole stack in a subprocess
 def test_cli_evaluates_a_lone_test_file_without_training_data(trained_model, tmp_path):
     test_file = write_jsonl(
         tmp_path / "mine.jsonl",
@@ -167,6 +168,7 @@ def test_cli_evaluates_a_lone_test_file_without_training_data(trained_model, tmp
     assert all((tmp_path / "run" / name).exists() for name in PICTURES)
 
 
+@pytest.mark.slow  # starts Python with the whole stack in a subprocess
 def test_unknown_intent_counts_as_wrong_with_a_warning_naming_it(trained_model, tmp_path):
     rows = [("hello", "greeting"), ("hot?", "weather_on_mars"), ("cold?", "weather_on_mars")]
     bad = write_jsonl(tmp_path / "bad.jsonl", rows)

@@ -64,6 +64,7 @@ def test_bad_kind_lists_the_options():
         IntentTokenizer.fit(TEXTS, kind="spm")
 
 
+@pytest.mark.slow  # starts Python with the whole stack in a subprocess
 def test_a_word_vocabulary_gets_the_same_ids_in_every_process():
     """Same-seed runs in two processes (a killed run and its resumption) rely on it. WordPiece
     lacks it: its trainer breaks ties between merges in hash-map order, which differs from

@@ -48,6 +48,7 @@ def test_multirun_ends_with_one_comparison_table(tmp_path):
         assert (tmp_path / str(number) / ".hydra" / "config.yaml").exists()
 
 
+@pytest.mark.slow  # starts Python with the whole stack in a subprocess
 @pytest.mark.parametrize(
     ("args", "message"),
     [
