@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -45,7 +44,7 @@ TARGETS = {"in_scope": 93.5, "oos_recall": 55.0, "ece": 3.0, "in_scope_std": 0.4
 SCRATCH = ("model.pretrained=null",)  # the same network, its own vocabulary, nothing pretrained
 SHOWN = ("in_scope", "in_scope_std", "oos_recall", "ece", "seconds")
 MARKERS = ("<!-- accuracy:start -->", "<!-- accuracy:end -->")
-BENCHMARKS = fixtures.REPO / "BENCHMARKS.md"
+HEADING = "## Accuracy on CLINC150 (`bench/accuracy.py`)"
 
 
 def parse_args() -> argparse.Namespace:
@@ -209,18 +208,6 @@ def markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
-def update_benchmarks(section: str) -> None:
-    """Replace the text between the accuracy markers (added at the end the first time)."""
-    text = BENCHMARKS.read_text(encoding="utf-8")
-    start, end = MARKERS
-    block = f"{start}\n{section}\n{end}"
-    if start in text and end in text:
-        text = re.sub(f"{re.escape(start)}.*?{re.escape(end)}", lambda _: block, text, flags=re.S)
-    else:
-        text = f"{text.rstrip()}\n\n## Accuracy on CLINC150 (`bench/accuracy.py`)\n\n{block}\n"
-    BENCHMARKS.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     args = parse_args()
     console = Console(width=max(120, Console().width))
@@ -270,8 +257,8 @@ def main() -> None:
     report.write("accuracy", record, console)
     shutil.rmtree(home, ignore_errors=True)  # every run's checkpoints and model: ~1.5 GB
     if "targets" in record:
-        update_benchmarks(markdown(record))
-        console.print(f"updated {BENCHMARKS}")
+        report.update_benchmarks(MARKERS, HEADING, markdown(record))
+        console.print(f"updated {report.BENCHMARKS}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -38,7 +37,7 @@ from intentbot.splits import Splits, from_bio_folders, from_bundled, from_clinc1
 
 SHOTS = 10
 MARKERS = ("<!-- suite:start -->", "<!-- suite:end -->")
-BENCHMARKS = fixtures.REPO / "BENCHMARKS.md"
+HEADING = "## Accuracy with no preset (`bench/suite.py`)"
 
 
 @dataclass(frozen=True)
@@ -237,18 +236,6 @@ def markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
-def update_benchmarks(section: str) -> None:
-    """Replace the text between the suite markers (added at the end the first time)."""
-    text = BENCHMARKS.read_text(encoding="utf-8")
-    start, end = MARKERS
-    block = f"{start}\n{section}\n{end}"
-    if start in text and end in text:
-        text = re.sub(f"{re.escape(start)}.*?{re.escape(end)}", lambda _: block, text, flags=re.S)
-    else:
-        text = f"{text.rstrip()}\n\n## Accuracy with no preset (`bench/suite.py`)\n\n{block}\n"
-    BENCHMARKS.write_text(text, encoding="utf-8")
-
-
 def parse_args() -> argparse.Namespace:
     shared = fixtures.REPO.parent / "shared" / "data"
     parser = argparse.ArgumentParser(prog="python -m bench.suite", description=__doc__)
@@ -290,8 +277,8 @@ def main() -> None:
     record["targets"] = targets(record["rows"])
     report.write("suite", record, console)
     shutil.rmtree(home, ignore_errors=True)
-    update_benchmarks(markdown(record))
-    console.print(f"updated {BENCHMARKS}")
+    report.update_benchmarks(MARKERS, HEADING, markdown(record))
+    console.print(f"updated {report.BENCHMARKS}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ class Answer(Protocol):
     confidence: float
     out_of_scope: bool
     ranking: Sequence[Scored]
+    entities: Sequence[Any]  # dataclasses (Prediction) or pydantic models (Classification)
 
 
 @dataclass(frozen=True)
@@ -179,11 +180,11 @@ _STRINGS = ("text", "intent", *OPTIONAL)  # CSV cells read as they are, the othe
 _SHAPE = '{"text": ..., "intent": ..., "confidence": ..., "ranking": [...]}'
 
 
-def entities_of(answer: object) -> list[dict[str, Any]]:
-    """The answer's entities as plain dicts ([] for a model without a tagging head); unset
-    optional keys (`role`, `group`) left out."""
+def entities_of(answer: Answer) -> list[dict[str, Any]]:
+    """The answer's entities (a `Prediction`'s dataclasses or a `Classification`'s models) as
+    plain dicts; unset optional keys (`role`, `group`) left out."""
     found = []
-    for entity in getattr(answer, "entities", None) or []:
+    for entity in answer.entities:
         values = asdict(entity) if is_dataclass(entity) else dict(entity)
         found.append({key: value for key, value in values.items() if value is not None})
     return found

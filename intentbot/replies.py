@@ -12,6 +12,7 @@ A model carries the replies it was trained with; a YAML file given when serving
 from __future__ import annotations
 
 import difflib
+import functools
 import random
 import string
 from collections.abc import Collection, Mapping, Sequence
@@ -66,9 +67,10 @@ def _check_template(template: str, where: str) -> None:
             )
 
 
-def fields(template: str) -> list[str]:
+@functools.cache  # a reply re-reads its intent's templates: parse each once
+def fields(template: str) -> tuple[str, ...]:
     """The placeholder names of a template, in order."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    return tuple(name for _, name, _, _ in string.Formatter().parse(template) if name is not None)
 
 
 def slots(template: str) -> set[str]:

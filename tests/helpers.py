@@ -7,6 +7,7 @@ with live_server({"BENTOML_HOME": str(home), "INTENTBOT_MODEL": tag}) as url:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -20,8 +21,19 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# What training, evaluation and plots need and serving must not import.
+TRAINING_STACK = (
+    "lightning",
+    "pytorch_lightning",
+    "hydra",
+    "omegaconf",
+    "matplotlib",
+    "tensorboardX",
+    "torchmetrics",
+)
 
 
 class ServerError(RuntimeError):
@@ -141,3 +153,16 @@ def write_jsonl(path: Path, pairs: Iterable[tuple[str, str]]) -> Path:
     lines = (json.dumps({"text": text, "intent": intent}) for text, intent in pairs)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def type_at_the_prompt(monkeypatch: pytest.MonkeyPatch, lines: Sequence[str]) -> None:
+    """`input()` answers with `lines`, then Ctrl-D (EOFError), as a person would type them."""
+    typed = iter(lines)
+
+    def type_or_ctrl_d(*_: object) -> str:
+        line = next(typed, None)
+        if line is None:
+            raise EOFError
+        return line
+
+    monkeypatch.setattr(builtins, "input", type_or_ctrl_d)

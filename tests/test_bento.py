@@ -19,19 +19,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.helpers import serving_process
+from tests.helpers import TRAINING_STACK, serving_process
 
 REPO = Path(__file__).resolve().parent.parent
-# What training, evaluation and plots need and serving must not.
-TRAINING_ONLY = (
-    "lightning",
-    "pytorch_lightning",
-    "hydra",
-    "omegaconf",
-    "matplotlib",
-    "tensorboardX",
-    "torchmetrics",
-)
 ENV = {**os.environ, "BENTOML_DO_NOT_TRACK": "True"}
 
 
@@ -62,11 +52,11 @@ BLOCKER = textwrap.dedent(
 
     sys.meta_path.insert(0, Blocker())
     """
-).format(blocked=TRAINING_ONLY)
+).format(blocked=TRAINING_STACK)
 
 
 def run_blocked(code: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run `code` in a fresh interpreter (in the repository) where TRAINING_ONLY are blocked."""
+    """Run `code` in a fresh interpreter (in the repository) where TRAINING_STACK are blocked."""
     return subprocess.run(
         [sys.executable, "-c", BLOCKER + textwrap.dedent(code)],
         cwd=REPO,
@@ -175,7 +165,7 @@ def test_built_bento_serves_from_its_own_requirements(trained_model, tmp_path: P
         }))
         """
     )
-    checked = ["intentbot", *TRAINING_ONLY]
+    checked = ["intentbot", *TRAINING_STACK]
     installed = json.loads(run([python, "-c", probe, *checked], 120, cwd=tmp_path).stdout)
     # the served code can only be the bento's, and no training package came in by the way
     assert installed == {"bentoml": bentoml_version, "present": []}

@@ -17,16 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TRAINING_STACK
+
 REPO = Path(__file__).resolve().parent.parent
-TRAINING_STACK = (
-    "lightning",
-    "pytorch_lightning",
-    "hydra",
-    "omegaconf",
-    "matplotlib",
-    "tensorboardX",
-    "torchmetrics",
-)
 TRAINING_CODE = (
     "intentbot.training",
     "intentbot.evaluation",

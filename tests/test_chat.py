@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import io
 import json
 from collections.abc import Callable, Iterable
@@ -14,7 +13,7 @@ from intentbot.chat.backends import TurnError, Unavailable
 from intentbot.chat.session import Backoff, ChatSession, Transcript, main, parse_args
 from intentbot.records import read_records
 from intentbot.serving.schemas import Classification
-from tests.helpers import free_port
+from tests.helpers import free_port, type_at_the_prompt
 
 Outcome = Classification | BaseException
 
@@ -208,15 +207,7 @@ def run_main(
     argv: list[str], monkeypatch: pytest.MonkeyPatch, lines: tuple[str, ...] = ()
 ) -> tuple[int, str]:
     """main() typing `lines` at the prompt, then Ctrl-D."""
-    typed = iter(lines)
-
-    def type_or_ctrl_d(*_: object) -> str:
-        line = next(typed, None)
-        if line is None:
-            raise EOFError
-        return line
-
-    monkeypatch.setattr(builtins, "input", type_or_ctrl_d)
+    type_at_the_prompt(monkeypatch, lines)
     console = view.make_console(file=io.StringIO(), width=400)  # one line stays one line
     return main(argv, console), console.file.getvalue()
 

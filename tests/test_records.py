@@ -5,42 +5,23 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
 
 from intentbot.examples import DataError
 from intentbot.predictor import Prediction, ScoredIntent
 from intentbot.records import CSV_FIELDS, Record, entities_of, read_records
-
-
-@dataclass(frozen=True)
-class FoundEntity:
-    """The shape the tagging head's entities take (a dataclass with optional role/group)."""
-
-    entity: str
-    value: str
-    start: int
-    end: int
-    text: str
-    confidence: float
-    role: str | None = None
-
-
-@dataclass(frozen=True)
-class WithEntities(Prediction):
-    entities: list = ()
+from intentbot.tagging import ExtractedEntity
 
 
 def prediction(text: str = "book a table in Paris", entities: tuple = ()) -> Prediction:
     ranking = [ScoredIntent("restaurant", 0.6), ScoredIntent("travel", 0.3)]
-    if entities:
-        return WithEntities(text, "restaurant", 0.6, False, ranking, list(entities))
-    return Prediction(text, "restaurant", 0.6, False, ranking)
+    return Prediction(text, "restaurant", 0.6, False, ranking, list(entities))
 
 
 def test_a_record_round_trips_through_json_lines_and_csv(tmp_path):
-    paris = FoundEntity("city", "Paris", 16, 21, "Paris", 0.97)
+    paris = ExtractedEntity("city", "Paris", 16, 21, "Paris", 0.97)
     records = [
         Record.of(prediction(entities=(paris,)), model="intentbot:a", label="restaurant"),
         Record.of(prediction('quoted, "odd"\nline ✓'), model="intentbot:a", reply="Sure."),

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import builtins
 import io
 import json
 from pathlib import Path
@@ -16,6 +15,7 @@ from intentbot.records import Record
 from intentbot.review.decisions import Decisions
 from intentbot.review.ordering import collapse, review_order
 from intentbot.review.session import ReviewSession, completer, known_intents, main
+from tests.helpers import type_at_the_prompt
 
 
 def record(text: str, *ranking: tuple[str, float], out_of_scope: bool = False) -> Record:
@@ -140,14 +140,6 @@ def run_main(
     argv: list[str], monkeypatch: pytest.MonkeyPatch, lines: tuple[str, ...] = ()
 ) -> tuple[int, str]:
     """main() typing `lines` at the prompt, then Ctrl-D."""
-    typed = iter(lines)
-
-    def type_or_ctrl_d(*_: object) -> str:
-        line = next(typed, None)
-        if line is None:
-            raise EOFError
-        return line
-
-    monkeypatch.setattr(builtins, "input", type_or_ctrl_d)
+    type_at_the_prompt(monkeypatch, lines)
     console = make_console(file=io.StringIO(), width=200)
     return main(argv, console), console.file.getvalue()
