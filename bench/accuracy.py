@@ -40,7 +40,13 @@ PAPER = {
     "MLP (USE embeddings)": ((93.5, 47.4), (93.4, 49.1)),
     "BERT": ((96.9, 40.3), (96.2, 52.3)),
 }
-TARGETS = {"in_scope": 93.5, "oos_recall": 55.0, "ece": 3.0, "in_scope_std": 0.4, "seconds": 300}
+TARGETS = {
+    "in_scope": 94.5,
+    "oos_recall": 62.3,
+    "min_oos_recall": 57.0,
+    "ece": 2.0,
+    "max_seconds": 300,
+}
 SCRATCH = ("model.pretrained=null",)  # the same network, its own vocabulary, nothing pretrained
 SHOWN = ("in_scope", "in_scope_std", "oos_recall", "ece", "seconds")
 MARKERS = ("<!-- accuracy:start -->", "<!-- accuracy:end -->")
@@ -105,6 +111,7 @@ def summary(runs: list[dict]) -> dict:
         **mean,
         "in_scope_std": round(spread, 2),
         "max_seconds": max(r["seconds"] for r in runs),
+        "min_oos_recall": min(r["oos_recall"] for r in runs),
     }
 
 
@@ -145,16 +152,23 @@ def rates(predicted: np.ndarray, examples: list[Example]) -> dict:
 
 
 def targets(full: dict) -> list[dict]:
-    def row(name: str, goal: str, measured: float, passed: bool) -> dict:
-        return {"target": name, "goal": goal, "measured": measured, "pass": passed}
-
-    return [
-        row("in-scope accuracy %", ">= 93.5", full["in_scope"], full["in_scope"] >= 93.5),
-        row("out-of-scope recall %", ">= 55", full["oos_recall"], full["oos_recall"] >= 55),
-        row("ECE % (in-scope)", "<= 3", full["ece"], full["ece"] <= TARGETS["ece"]),
-        row("in-scope std (points)", "<= 0.4", full["in_scope_std"], full["in_scope_std"] <= 0.4),
-        row("slowest run (s)", "<= 300", full["max_seconds"], full["max_seconds"] <= 300),
+    """The preset's goals on Full: at least all-MiniLM-L6-v2 + logistic regression with a tuned
+    threshold (94.5 / 62.3, measured here), recall that does not hang on the seed, calibration."""
+    goals = [
+        ("mean in-scope accuracy %", "in_scope", ">="),
+        ("mean out-of-scope recall %", "oos_recall", ">="),
+        ("lowest seed's out-of-scope recall %", "min_oos_recall", ">="),
+        ("ECE % (in-scope)", "ece", "<="),
+        ("slowest run (s)", "max_seconds", "<="),
     ]
+    rows = []
+    for name, key, sense in goals:
+        goal, measured = TARGETS[key], full[key]
+        passed = measured >= goal if sense == ">=" else measured <= goal
+        rows.append(
+            {"target": name, "goal": f"{sense} {goal:g}", "measured": measured, "pass": passed}
+        )
+    return rows
 
 
 def markdown(record: dict) -> str:

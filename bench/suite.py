@@ -109,8 +109,9 @@ def write_few_shot(clinc150: Path, folder: Path) -> dict[str, Path]:
     return paths
 
 
-def train_once(data: DataSet, seed: int, home: Path) -> dict:
-    """One real training run with nothing but the data named: its test figures and seconds."""
+def train_once(data: DataSet, seed: int, home: Path, export: bool = False) -> dict:
+    """One real training run with nothing but the data named: its test figures and seconds
+    (and, with `export`, the tag of the model it saved to the store)."""
     run_dir = home / f"{data.name}-seed{seed}"
     command = [
         sys.executable,
@@ -118,7 +119,7 @@ def train_once(data: DataSet, seed: int, home: Path) -> dict:
         "intentbot.train",
         *data.overrides,
         f"seed={seed}",
-        "export=false",
+        f"export={str(export).lower()}",
         "progress_bar=false",
         f"hydra.run.dir={run_dir}",
     ]
@@ -129,15 +130,24 @@ def train_once(data: DataSet, seed: int, home: Path) -> dict:
         raise SystemExit(
             f"error: {' '.join(command[3:])} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
         )
-    test = json.loads((run_dir / "metrics.json").read_text())["test"]
-    return {"seed": seed, "seconds": round(seconds, 1), **percentages(test)}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    tag = {"model_tag": metrics["model_tag"]} if export else {}
+    return {"seed": seed, "seconds": round(seconds, 1), **percentages(metrics["test"]), **tag}
 
 
 def percentages(figures: dict) -> dict:
     """The suite's figures in percent: accuracy; in-scope accuracy and out-of-scope recall
     where the data has out-of-scope utterances; entity F1 and sentence accuracy where it has
     entities."""
-    keys = ("accuracy", "in_scope_accuracy", "oos_recall", "entity_f1", "sentence_accuracy")
+    keys = (
+        "accuracy",
+        "in_scope_accuracy",
+        "oos_recall",
+        "entity_precision",
+        "entity_recall",
+        "entity_f1",
+        "sentence_accuracy",
+    )
     return {key: round(100 * figures[key], 2) for key in keys if key in figures}
 
 
@@ -164,7 +174,7 @@ def scores(predicted: list[str], examples: list[Example]) -> dict:
 
 def mean(runs: list[dict]) -> dict:
     """Mean of each figure over the seeds, the spread of accuracy, the slowest run."""
-    keys = [key for key in runs[0] if key != "seed"]
+    keys = [key for key in runs[0] if key not in ("seed", "model_tag")]
     summary = {key: round(statistics.fmean(run[key] for run in runs), 2) for key in keys}
     summary["accuracy_std"] = round(
         statistics.stdev(run["accuracy"] for run in runs) if len(runs) > 1 else 0.0, 2

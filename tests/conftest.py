@@ -26,9 +26,10 @@ SMALL_MODEL = (
     "encoder.embedding_dim=64",
     "encoder.hidden_size=64",
     "model.head.hidden_sizes=[64]",
-    "trainer.max_epochs=20",
-    "callbacks.patience=20",
-    "batch_size=32",
+    "trainer.max_epochs=12",
+    "callbacks.patience=12",
+    "batch_size=64",
+    "optim.lr=0.01",
 )
 
 
