@@ -58,7 +58,7 @@ class Bundle:
     @property
     def entity_types(self) -> tuple[str, ...]:
         """The entity types the model finds (what reply slots may name); () without a tagger."""
-        return self.tag_set.types if self.tag_set else ()
+        return self.tag_set.entity_names if self.tag_set else ()
 
     @property
     def threshold(self) -> float:

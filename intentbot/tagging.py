@@ -3,8 +3,10 @@ outputs back into spans of the user's original text.
 
 Tags are `O`, then `B-x`, `I-x` per entity type `x` in sorted order. A token belongs to a span
 when its character offsets overlap it; the span's first token is `B-x`, the others (word pieces
-included) `I-x`. Decoding is a constrained Viterbi search: no `I-x` without a `B-x` or `I-x`
-before it, so every span starts with its `B-` tag.
+included) `I-x`. An entity with a Rasa role or group is tagged as a type of its own
+(`city|role=from`), so the same head learns them; decoding splits the type back. Decoding is a
+constrained Viterbi search: no `I-x` without a `B-x` or `I-x` before it, so every span starts
+with its `B-` tag.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from intentbot.examples import Entity, Example
 
 OUTSIDE = "O"
+QUALIFIERS = ("role", "group")  # Rasa's ways to tell apart entities of one type
 IGNORE = -100  # the target of positions without a tag ([BOS], padding): cross-entropy skips it
 # (B, T, K) log-probabilities over a TagSet's tags, (B,) lengths -> (B, T) tag ids
 Search = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -39,6 +42,23 @@ class ExtractedEntity:
     group: str | None = None
 
 
+def tag_type(entity: Entity) -> str:
+    """The type the tagger learns for `entity`: its entity name, with its role and group."""
+    qualifiers = [(key, getattr(entity, key)) for key in QUALIFIERS if getattr(entity, key)]
+    return "|".join([entity.entity, *(f"{key}={value}" for key, value in qualifiers)])
+
+
+def split_type(kind: str) -> tuple[str, dict[str, str]]:
+    """Inverse of `tag_type`: the entity name and its role and group (where present); a `|`
+    in an entity's own name stays in it."""
+    name, qualifiers = kind, {}
+    for key in reversed(QUALIFIERS):  # from the right: tag_type writes role, then group
+        head, found, value = name.rpartition(f"|{key}=")
+        if found:
+            name, qualifiers[key] = head, value
+    return name, qualifiers
+
+
 @dataclass(frozen=True)
 class TagSet:
     """The BIO tags of a set of entity types: index 0 is `O`, then `B-x`, `I-x` per sorted type,
@@ -49,7 +69,7 @@ class TagSet:
     @classmethod
     def from_examples(cls, examples: Iterable[Example]) -> TagSet | None:
         """The tags of every entity type in `examples` (the training split); None without any."""
-        types = {entity.entity for example in examples for entity in example.entities}
+        types = {tag_type(entity) for example in examples for entity in example.entities}
         return cls(tuple(sorted(types))) if types else None
 
     @classmethod
@@ -72,6 +92,11 @@ class TagSet:
         return 1 + 2 * len(self.types)
 
     @cached_property
+    def entity_names(self) -> tuple[str, ...]:
+        """The entity names the tags find, roles and groups aside (what reply slots name)."""
+        return tuple(sorted({split_type(kind)[0] for kind in self.types}))
+
+    @cached_property
     def _begins(self) -> dict[str, int]:
         return {kind: 1 + 2 * position for position, kind in enumerate(self.types)}
 
@@ -83,7 +108,7 @@ class TagSet:
         A token overlapping two spans stays with the first one."""
         tags = [IGNORE if start == end else 0 for start, end in offsets]
         for entity in entities:
-            begin = self._begins.get(entity.entity)
+            begin = self._begins.get(tag_type(entity))
             if begin is None:
                 continue
             first = True
@@ -156,13 +181,13 @@ def spans(
     def close() -> None:
         if not current:
             return
-        kind = tag_set.types[(int(tags[current[0]]) - 1) // 2]
+        kind, qualifiers = split_type(tag_set.types[(int(tags[current[0]]) - 1) // 2])
         # plain ints: offsets may be a numpy array, and answers go out as JSON
         start, end = int(offsets[current[0]][0]), _past_marks(text, int(offsets[current[-1]][1]))
         surface = text[start:end]
         confidence = float(np.mean([probs[position, tags[position]] for position in current]))
         value = synonyms.get(surface.lower(), surface)
-        found.append(ExtractedEntity(kind, value, start, end, surface, confidence))
+        found.append(ExtractedEntity(kind, value, start, end, surface, confidence, **qualifiers))
         current.clear()
 
     for position, tag in enumerate(tags):

@@ -45,6 +45,10 @@ TEMPLATES = {
         "i want to hear {artist} now",
         "play something by {artist}",
     ],
+    "book_flight": [  # two cities told apart by their Rasa roles
+        "fly from {city@from} to {city@to}",
+        "book a flight to {city@to} from {city@from}",
+    ],
     "greeting": [
         *("hi", "hi there", "hello", "hello bot", "hey", "hey there", "good morning"),
         *("good morning bot", "good evening", "good evening bot", "yo", "hiya"),
@@ -56,28 +60,39 @@ VALUES = {
     "date": ["tomorrow", "today", "on friday", "next week"],
     "artist": ["miles davis", "the beatles", "adele", "daft punk", "nina simone", "abba"],
 }
-TEXTS = ["set a timer for 5 minutes", "Weather in New York tomorrow", "play daft punk", "hi", ""]
+TEXTS = [
+    "set a timer for 5 minutes",
+    "Weather in New York tomorrow",
+    "play daft punk",
+    "hi",
+    "book a flight to Tokyo from Berlin",
+    "",
+]
 
 
 def synthetic_rows() -> list[dict]:
     """Every template with every combination of slot values: JSONL rows with character-offset
-    entities (about 160)."""
+    entities (about 230); `{city@from}` is a city in the role `from`."""
     rows = []
     for intent, templates in TEMPLATES.items():
         for template in templates:
-            kinds = [part.split("}")[0] for part in template.split("{")[1:]]
-            for values in itertools.product(*(VALUES[kind] for kind in kinds)):
+            slots = [part.split("}")[0] for part in template.split("{")[1:]]
+            for values in itertools.product(*(VALUES[slot.split("@")[0]] for slot in slots)):
                 text, entities = template, []
-                for kind, value in zip(kinds, values, strict=True):
-                    start = text.index("{" + kind + "}")
-                    text = text.replace("{" + kind + "}", value, 1)
-                    entities.append({"start": start, "end": start + len(value), "entity": kind})
+                for slot, value in zip(slots, values, strict=True):
+                    start = text.index("{" + slot + "}")
+                    text = text.replace("{" + slot + "}", value, 1)
+                    kind, _, role = slot.partition("@")
+                    entity = {"start": start, "end": start + len(value), "entity": kind}
+                    entities.append({**entity, "role": role} if role else entity)
                 rows.append({"text": text, "intent": intent, "entities": entities})
     return rows
 
 
 def as_example(row: dict) -> Example:
-    entities = [Entity(e["start"], e["end"], e["entity"]) for e in row["entities"]]
+    entities = [
+        Entity(e["start"], e["end"], e["entity"], role=e.get("role")) for e in row["entities"]
+    ]
     return Example(row["text"], row["intent"], entities=entities)
 
 
@@ -126,7 +141,9 @@ def test_both_engines_find_the_same_spans(kind: str, pooling: str, bidirectional
             [e.confidence for e in reference.entities], abs=1e-5
         )
     fused = Predictor(bundle, engine="onnx")
-    assert spans_of([fused.predict([text])[0] for text in TEXTS]) == spans_of(on_torch[:5])
+    assert spans_of([fused.predict([text])[0] for text in TEXTS]) == spans_of(
+        on_torch[: len(TEXTS)]
+    )
     for prediction in on_onnx:
         for entity in prediction.entities:
             assert prediction.text[entity.start : entity.end] == entity.text
@@ -221,8 +238,10 @@ def test_joint_training_learns_to_find_the_spans(joint_run: tuple[dict, Path]) -
         assert metrics[split]["accuracy"] >= 0.9
         assert metrics[split]["entity_f1"] >= 0.9, metrics[split]
         assert metrics[split]["sentence_accuracy"] >= 0.85
-    predictor = Predictor(load_bundle(metrics["model_tag"]))
-    timer, weather, music, greeting, _ = predictor.predict(TEXTS)
+    bundle = load_bundle(metrics["model_tag"])
+    assert bundle.entity_types == ("artist", "city", "date", "duration")  # roles aside
+    predictor = Predictor(bundle)
+    timer, weather, music, greeting, flight, _ = predictor.predict(TEXTS)
     assert timer.intent == "set_timer"
     assert [(e.entity, e.text, e.start, e.end) for e in timer.entities] == [
         ("duration", "5 minutes", 16, 25)
@@ -233,6 +252,10 @@ def test_joint_training_learns_to_find_the_spans(joint_run: tuple[dict, Path]) -
     ]
     assert [(e.entity, e.text) for e in music.entities] == [("artist", "daft punk")]
     assert greeting.entities == []
+    assert [(e.entity, e.text, e.role) for e in flight.entities] == [
+        ("city", "Tokyo", "to"),
+        ("city", "Berlin", "from"),
+    ]
 
 
 def test_data_without_entities_trains_the_model_of_before(tmp_path: Path) -> None:

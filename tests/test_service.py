@@ -18,8 +18,15 @@ import torch
 
 from intentbot import service as service_module
 from intentbot.predictor import Predictor
+from intentbot.serving.answers import rasa_entity
 from intentbot.serving.batching import GATHER_TURNS, MicroBatcher
-from intentbot.serving.schemas import Classification, ClassifyBatchResponse, ErrorResponse, Limits
+from intentbot.serving.schemas import (
+    Classification,
+    ClassifyBatchResponse,
+    EntityAnswer,
+    ErrorResponse,
+    Limits,
+)
 from intentbot.serving.settings import Settings
 from intentbot.splits import BUNDLED_DATA
 from intentbot.store import load_bundle
@@ -133,6 +140,21 @@ def test_rasa_parse_reports_entities_with_rasas_keys(client: httpx.Client):
     assert set(duration) == {"entity", "start", "end", "value", "confidence_entity", "extractor"}
     assert (duration["start"], duration["end"], duration["value"]) == (16, 25, "5 minutes")
     assert duration["extractor"] == "intentbot"
+
+
+def test_rasa_entities_carry_the_role_and_group_the_model_found():
+    found = EntityAnswer(
+        entity="city", value="Oslo", start=9, end=13, text="Oslo", confidence=0.9, role="from"
+    )
+    assert rasa_entity(found).model_dump() == {
+        "entity": "city",
+        "start": 9,
+        "end": 13,
+        "value": "Oslo",
+        "confidence_entity": 0.9,
+        "extractor": "intentbot",
+        "role": "from",
+    }
 
 
 TOO_LONG = "a" * (MAX_TEXT_LENGTH + 1)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from intentbot.examples import Entity, Example
-from intentbot.tagging import IGNORE, TagSet, decode, greedy, spans, viterbi
+from intentbot.tagging import IGNORE, TagSet, decode, greedy, spans, split_type, tag_type, viterbi
 from intentbot.tokenizer import IntentTokenizer
 
 TAGS = TagSet(("city", "duration"))  # O, B-city, I-city, B-duration, I-duration
@@ -53,6 +53,29 @@ def test_tag_names_are_o_then_b_and_i_per_sorted_type() -> None:
     assert len(tags) == 5
     assert TagSet.from_names(list(tags.names)) == tags
     assert TagSet.from_examples([Example("hi", "greet")]) is None
+
+
+def test_roles_and_groups_are_types_of_their_own_that_split_back() -> None:
+    entities = [
+        Entity(0, 4, "city", role="from"),
+        Entity(8, 12, "city", role="to", group="2"),
+        Entity(13, 16, "a|b"),  # a `|` of the user's own stays in the name
+        Entity(17, 20, "city"),
+    ]
+    tags = TagSet.from_examples([Example("oslo to rome x|y nyc", "fly", entities=entities)])
+    assert tags.types == ("a|b", "city", "city|role=from", "city|role=to|group=2")
+    assert tags.entity_names == ("a|b", "city")
+    assert [split_type(tag_type(entity)) for entity in entities] == [
+        ("city", {"role": "from"}),
+        ("city", {"role": "to", "group": "2"}),
+        ("a|b", {}),
+        ("city", {}),
+    ]
+    one_hot = np.eye(len(tags))[[tags.names.index("B-city|role=to|group=2")]]
+    [found] = spans(
+        [tags.names.index("B-city|role=to|group=2")], one_hot, [(8, 12)], "oslo to rome", tags, {}
+    )
+    assert (found.entity, found.role, found.group, found.text) == ("city", "to", "2", "rome")
 
 
 def test_tag_names_in_another_order_are_refused() -> None:
