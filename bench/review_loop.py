@@ -207,8 +207,27 @@ def markdown(record: dict) -> str:
             "| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |"
             for row in rows(record["summary"])
         ),
+        "",
+        *gains(record["seeds"]),
     ]
     return "\n".join(lines)
+
+
+def gains(seeds: list[dict]) -> list[str]:
+    """One line per N: review's in-scope accuracy and out-of-scope recall minus random's, in
+    the mean and seed by seed (the evidence the ordering has to give)."""
+    lines = []
+    for n in seeds[0]["review"]:
+        lines.append(f"- N = {n}, review minus random:")
+        for key, name in (("in_scope", "in-scope"), ("oos_recall", "out-of-scope recall")):
+            each = [seed["review"][n][key] - seed["random"][n][key] for seed in seeds]
+            wins = sum(gain > 0 for gain in each)
+            spread = ", ".join(f"{gain:+.2f}" for gain in each)
+            lines.append(
+                f"  - {name} {statistics.fmean(each):+.2f} points (seeds: {spread}; review ahead "
+                f"in {wins} of {len(each)})"
+            )
+    return lines
 
 
 def main() -> None:
