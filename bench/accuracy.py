@@ -175,17 +175,12 @@ def markdown(record: dict) -> str:
     """The BENCHMARKS.md section: targets, our rows, the peer and the paper."""
     seeds = len(record["variants"]["full"]["runs"])
     lines = [
-        f"Measured {record['machine']['date']} on this {record['machine']['cores']}-core machine "
-        f"(load {record['machine']['load_average_1m']} at the start) by `make bench-accuracy`; "
-        f"mean of {seeds} seeds, test split, one decision rule (out-of-scope class + "
-        "confidence threshold fitted on val).",
+        f"{report.measured(record)}; mean of {seeds} seeds, test split, one decision rule "
+        "(out-of-scope class + confidence threshold fitted on val).",
         "",
-        "| target (Full) | goal | measured | |",
-        "|---|---|---|---|",
-        *(
-            f"| {t['target']} | {t['goal']} | {t['measured']} | {'pass' if t['pass'] else 'miss'} |"
-            for t in record["targets"]
-        ),
+        "Targets on Full:",
+        "",
+        *report.targets_table(record["targets"]),
         "",
         "| model | variant | in-scope acc % | oos recall % | ECE % | seconds |",
         "|---|---|---|---|---|---|",
@@ -271,8 +266,7 @@ def main() -> None:
     report.write("accuracy", record, console)
     shutil.rmtree(home, ignore_errors=True)  # every run's checkpoints and model: ~1.5 GB
     if "targets" in record:
-        report.update_benchmarks(MARKERS, HEADING, markdown(record))
-        console.print(f"updated {report.BENCHMARKS}")
+        report.update_benchmarks(MARKERS, HEADING, markdown(record), console)
 
 
 if __name__ == "__main__":

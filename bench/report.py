@@ -61,9 +61,32 @@ def write(name: str, record: dict, console: Console, output: Path | None = None)
     return path
 
 
-def update_benchmarks(markers: tuple[str, str], heading: str, section: str) -> None:
+def measured(record: dict) -> str:
+    """The opening of a BENCHMARKS.md section: when, where and by which command."""
+    machine = record["machine"]
+    return (
+        f"Measured {machine['date']} on this {machine['cores']}-core machine (load "
+        f"{machine['load_average_1m']} at the start) by `{record['command']}`"
+    )
+
+
+def targets_table(targets: list[dict]) -> list[str]:
+    """A benchmark's goals as markdown rows: target, goal, measured, pass or miss."""
+    return [
+        "| target | goal | measured | |",
+        "|---|---|---|---|",
+        *(
+            f"| {t['target']} | {t['goal']} | {t['measured']} | {'pass' if t['pass'] else 'miss'} |"
+            for t in targets
+        ),
+    ]
+
+
+def update_benchmarks(
+    markers: tuple[str, str], heading: str, section: str, console: Console | None = None
+) -> None:
     """Replace the text between `markers` in BENCHMARKS.md (added at the end under `heading`
-    the first time)."""
+    the first time), and say so on `console`."""
     text = BENCHMARKS.read_text(encoding="utf-8")
     start, end = markers
     block = f"{start}\n{section}\n{end}"
@@ -72,3 +95,5 @@ def update_benchmarks(markers: tuple[str, str], heading: str, section: str) -> N
     else:
         text = f"{text.rstrip()}\n\n{heading}\n\n{block}\n"
     BENCHMARKS.write_text(text, encoding="utf-8")
+    if console is not None:
+        console.print(f"updated {BENCHMARKS}")

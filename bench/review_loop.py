@@ -254,8 +254,7 @@ def main() -> None:
         )
     )
     report.write("review_loop", record, console)
-    report.update_benchmarks(MARKERS, HEADING, markdown(record))
-    console.print(f"updated {report.BENCHMARKS}")
+    report.update_benchmarks(MARKERS, HEADING, markdown(record), console)
     shutil.rmtree(home, ignore_errors=True)  # every run's checkpoints and models
 
 

@@ -84,20 +84,12 @@ def targets(ours: dict) -> list[dict]:
 def markdown(record: dict) -> str:
     """The BENCHMARKS.md section: targets, then each configuration's mean beside the
     published rows."""
-    machine = record["machine"]
     lines = [
-        f"Measured {machine['date']} on this {machine['cores']}-core machine (load "
-        f"{machine['load_average_1m']} at the start) by `{record['command']}`: SNIPS test split "
-        "(700 utterances), mean over the seeds. Published rows: intent and slot F1 as the papers "
-        "report them; sentence accuracy from Slot-Gated's paper and, where a paper gives none, "
-        "the OpenSLU re-runs.",
+        f"{report.measured(record)}: SNIPS test split (700 utterances), mean over the seeds. "
+        "Published rows: intent and slot F1 as the papers report them; sentence accuracy from "
+        "Slot-Gated's paper and, where a paper gives none, the OpenSLU re-runs.",
         "",
-        "| target | goal | measured | |",
-        "|---|---|---|---|",
-        *(
-            f"| {t['target']} | {t['goal']} | {t['measured']} | {'pass' if t['pass'] else 'miss'} |"
-            for t in record["targets"]
-        ),
+        *report.targets_table(record["targets"]),
         "",
         "| model | seeds | intent % | entity P % | entity R % | slot F1 % | sentence % "
         "| one utterance ms | slowest run s |",
@@ -145,8 +137,7 @@ def main() -> None:
     record["targets"] = targets(record["variants"]["experiment=snips"]["mean"])
     report.write("snips", record, console)
     shutil.rmtree(home, ignore_errors=True)
-    report.update_benchmarks(MARKERS, HEADING, markdown(record))
-    console.print(f"updated {report.BENCHMARKS}")
+    report.update_benchmarks(MARKERS, HEADING, markdown(record), console)
 
 
 if __name__ == "__main__":

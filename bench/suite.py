@@ -215,20 +215,12 @@ def targets(rows: dict) -> list[dict]:
 
 def markdown(record: dict) -> str:
     """The BENCHMARKS.md section: targets, then one row per data set."""
-    machine = record["machine"]
     lines = [
-        f"Measured {machine['date']} on this {machine['cores']}-core machine (load "
-        f"{machine['load_average_1m']} at the start) by `{record['command']}`: "
-        f"`python -m intentbot.train` with only the data named, mean of "
+        f"{report.measured(record)}: `python -m intentbot.train` with only the data named, mean of "
         f"{len(record['seeds'])} seeds, test split scored whole; the peers are trained on the "
         "same training split in the same run and answer with their top class.",
         "",
-        "| target | goal | measured | |",
-        "|---|---|---|---|",
-        *(
-            f"| {t['target']} | {t['goal']} | {t['measured']} | {'pass' if t['pass'] else 'miss'} |"
-            for t in record["targets"]
-        ),
+        *report.targets_table(record["targets"]),
         "",
         "| data | model | accuracy % | in-scope % | oos recall % | entity F1 % | sentence % "
         "| seconds |",
@@ -287,8 +279,7 @@ def main() -> None:
     record["targets"] = targets(record["rows"])
     report.write("suite", record, console)
     shutil.rmtree(home, ignore_errors=True)
-    report.update_benchmarks(MARKERS, HEADING, markdown(record))
-    console.print(f"updated {report.BENCHMARKS}")
+    report.update_benchmarks(MARKERS, HEADING, markdown(record), console)
 
 
 if __name__ == "__main__":
