@@ -73,7 +73,7 @@ bench-suite: install ## no-preset accuracy on every data set vs TF-IDF, 3 seeds 
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.suite $(ARGS)
 
-bench-snips: install ## SNIPS intents + entities, experiment=snips and from scratch, 3 seeds each (~30 min)
+bench-snips: install ## SNIPS intents + entities: experiment=snips x 3 seeds, from scratch beside (~30 min)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.snips --snips $(SNIPS) $(ARGS)
 
