@@ -74,10 +74,15 @@ def fit_threshold(
 ) -> float:
     """Pick the confidence threshold on validation data.
 
-    With out-of-scope examples, the threshold that maximises `objective`: `accuracy` (every
+    With out-of-scope examples, a threshold that maximises `objective`: `accuracy` (every
     validation utterance counts once, so out-of-scope weighs as much as it is frequent) or
     `balanced` (the mean of in-scope accuracy and out-of-scope recall, as if half the traffic
-    were out of scope). Without them there is nothing to learn a threshold from: 0 (answer
+    were out of scope). Not the single best one: validation holds few out-of-scope utterances
+    (CLINC150: 100), so the best threshold is one point of a noisy curve and moved test recall
+    by 12 points between seeds. Every threshold whose score is within one standard error of the
+    best is as good as the data can tell; the median of those is steadier (CLINC150 preset,
+    five seeds: lowest seed's test out-of-scope recall 51.3 -> 59.0, mean 58.5 -> 61.6, in-scope
+    94.18 -> 94.11). Without them there is nothing to learn a threshold from: 0 (answer
     everything) unless `keep_in_scope` asks for the highest threshold that still keeps that
     share of the correct in-scope answers.
     """
@@ -96,8 +101,15 @@ def fit_threshold(
     flagged = (confidence[None, :] < candidates[:, None]) | (predicted == oos_index)[None, :]
     right_in_scope = correct[None, :] & ~flagged
     right_oos = flagged & ~in_scope[None, :]
+    in_count, oos_count = int(in_scope.sum()), int((~in_scope).sum())
     if objective == "accuracy":
         score = (right_in_scope | right_oos).float().mean(1)
+        best = float(score.max())
+        error = (best * (1 - best) / len(targets)) ** 0.5
     else:
-        score = (right_in_scope.sum(1) / in_scope.sum() + right_oos.sum(1) / (~in_scope).sum()) / 2
-    return float(candidates[int(score.argmax())])
+        in_rate, oos_rate = right_in_scope.sum(1) / in_count, right_oos.sum(1) / oos_count
+        score = (in_rate + oos_rate) / 2
+        at = int(score.argmax())
+        best, a, r = float(score[at]), float(in_rate[at]), float(oos_rate[at])
+        error = (a * (1 - a) / in_count + r * (1 - r) / oos_count) ** 0.5 / 2
+    return float(candidates[score >= best - error].median())

@@ -73,3 +73,30 @@ def test_threshold_objectives_weigh_out_of_scope_differently():
     balanced = fit_threshold(probs, targets, oos_index=3, objective="balanced")
     assert 0.3 < by_accuracy < 0.41  # flagging ten in-scope answers to catch one more: no
     assert balanced > 0.45  # the same trade, when out-of-scope weighs as much as in-scope: yes
+
+
+def test_threshold_is_steadier_than_the_single_best_one_across_resampled_validation_sets():
+    # a flat, noisy curve, as on real data: 3,100 utterances, 100 out of scope whose confidences
+    # overlap the low tail of the right in-scope answers; the single best threshold jumps with
+    # the sample, the median of the near-best ones much less
+    generator = torch.Generator().manual_seed(0)
+
+    def uniform(count: int, low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(count, generator=generator)
+
+    confidence = torch.cat(
+        [uniform(2900, 0.7, 1.0), uniform(100, 0.2, 0.7), uniform(100, 0.2, 0.6)]
+    )
+    probs = torch.stack([confidence, 1 - confidence, torch.zeros(3100)], dim=1)
+    targets = torch.tensor([0] * 3000 + [2] * 100)
+
+    def single_best(sample: torch.Tensor) -> float:
+        top, labels = probs[sample, 0], targets[sample]
+        candidates = torch.cat([torch.zeros(1), top.unique()])
+        right = ((top[None] >= candidates[:, None]) == (labels != 2)[None]).float().mean(1)
+        return float(candidates[int(right.argmax())])
+
+    samples = [torch.randint(0, 3100, (3100,), generator=generator) for _ in range(30)]
+    fitted = torch.tensor([fit_threshold(probs[s], targets[s], oos_index=2) for s in samples])
+    best = torch.tensor([single_best(s) for s in samples])
+    assert float(fitted.std()) < 0.7 * float(best.std()), (fitted.std(), best.std())
