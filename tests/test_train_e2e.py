@@ -20,7 +20,10 @@ def test_run_writes_metrics_as_the_contract_says(trained_model):
     )
     for name in ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall"):
         assert 0.0 <= written["test"][name] <= 1.0
-    assert written["test"]["accuracy"] >= 0.8, written["test"]
+    test = written["test"]
+    assert test["argmax_accuracy"] >= 0.8, test  # it learned the bundled intents
+    # the out-of-scope decision trades a few right answers for catching out-of-scope ones
+    assert test["accuracy"] >= test["argmax_accuracy"] - 0.05 and test["oos_recall"] >= 0.5, test
     assert written["parameters"] > 0 and written["epochs"] >= 1
     assert (trained_model.run_dir / ".hydra").exists() is False  # compose() makes no .hydra
     checkpoints = {path.name for path in (trained_model.run_dir / "checkpoints").iterdir()}
