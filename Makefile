@@ -31,8 +31,9 @@ train: install ## train on the bundled data and save the model to the BentoML st
 test: install ## run the whole test suite (what CI runs)
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(ARGS)  # one thread a process: tests run servers beside pytest
 
+FAST_WORKERS ?= 2
 test-fast: install ## the tests that start no server, DDP, kill or bento build (under a minute)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow and not server" $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow and not server" -n $(FAST_WORKERS) $(ARGS)
 
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .
