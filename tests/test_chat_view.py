@@ -159,6 +159,35 @@ def test_entities_are_marked_in_the_text_and_listed_with_their_values():
     assert "5 mins⟨duration⟩" in out and "5 minutes (5 mins)" in out and "90%" in out
 
 
+def test_entities_with_roles_and_groups_show_them():
+    flight = classification(
+        text="fly from oslo to rome",
+        entities=[
+            {
+                "entity": "city",
+                "value": "oslo",
+                "start": 9,
+                "end": 13,
+                "text": "oslo",
+                "confidence": 0.9,
+                "role": "from",
+            },
+            {
+                "entity": "city",
+                "value": "rome",
+                "start": 17,
+                "end": 21,
+                "text": "rome",
+                "confidence": 0.8,
+                "role": "to",
+                "group": "2",
+            },
+        ],
+    )
+    assert view.marked_text(flight).plain == "fly from oslo⟨city:from⟩ to rome⟨city:to#2⟩"
+    assert "city:to#2" in render(view.answer_panel(flight))
+
+
 def test_text_with_markup_characters_stays_text_around_entities():
     odd = classification(
         text="[b]remind[/b] me",

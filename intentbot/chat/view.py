@@ -17,7 +17,7 @@ from rich.text import Text
 from rich.theme import Theme
 
 from intentbot import console as shared
-from intentbot.serving.schemas import Classification
+from intentbot.serving.schemas import Classification, EntityAnswer
 
 # Layered over the shared theme, which gives `warning`, `error` and `muted`.
 CHAT_THEME = Theme(
@@ -95,10 +95,18 @@ def marked_text(answer: Classification) -> Text:
     for entity in answer.entities:
         marked.append(answer.text[position : entity.start])
         marked.append(answer.text[entity.start : entity.end], "chat.entity")
-        marked.append(f"⟨{entity.entity}⟩", "chat.entity.type")
+        marked.append(f"⟨{entity_label(entity)}⟩", "chat.entity.type")
         position = entity.end
     marked.append(answer.text[position:])
     return marked
+
+
+def entity_label(entity: EntityAnswer) -> str:
+    """The entity's type, with its Rasa role and group when the model found them:
+    `city:from`, `city:to#2`."""
+    role = f":{entity.role}" if entity.role else ""
+    group = f"#{entity.group}" if entity.group else ""
+    return f"{entity.entity}{role}{group}"
 
 
 def entity_table(answer: Classification) -> Table:
@@ -107,7 +115,7 @@ def entity_table(answer: Classification) -> Table:
     for entity in answer.entities:
         value = entity.value if entity.value == entity.text else f"{entity.value} ({entity.text})"
         grid.add_row(
-            Text(entity.entity, "chat.entity.type"),
+            Text(entity_label(entity), "chat.entity.type"),
             Text(value, "chat.entity"),
             confidence_bar(entity.confidence, BAR_WIDTH // 2),
         )
