@@ -40,13 +40,15 @@ PAPER = {
     "MLP (USE embeddings)": ((93.5, 47.4), (93.4, 49.1)),
     "BERT": ((96.9, 40.3), (96.2, 52.3)),
 }
-TARGETS = {
-    "in_scope": 94.5,
-    "oos_recall": 62.3,
-    "min_oos_recall": 57.0,
-    "ece": 2.0,
-    "max_seconds": 300,
-}
+# the preset's goals on Full: at least all-MiniLM-L6-v2 + logistic regression with a tuned
+# threshold (94.5 / 62.3, measured here), recall that does not hang on the seed, calibration
+GOALS = [
+    ("mean in-scope accuracy %", "in_scope", ">=", 94.5),
+    ("mean out-of-scope recall %", "oos_recall", ">=", 62.3),
+    ("lowest seed's out-of-scope recall %", "min_oos_recall", ">=", 57.0),
+    ("ECE % (in-scope)", "ece", "<=", 2.0),
+    ("slowest run (s)", "max_seconds", "<=", 300),
+]
 SCRATCH = ("model.pretrained=null",)  # the same network, its own vocabulary, nothing pretrained
 SHOWN = ("in_scope", "in_scope_std", "oos_recall", "ece", "seconds")
 MARKERS = ("<!-- accuracy:start -->", "<!-- accuracy:end -->")
@@ -151,26 +153,6 @@ def rates(predicted: np.ndarray, examples: list[Example]) -> dict:
     }
 
 
-def targets(full: dict) -> list[dict]:
-    """The preset's goals on Full: at least all-MiniLM-L6-v2 + logistic regression with a tuned
-    threshold (94.5 / 62.3, measured here), recall that does not hang on the seed, calibration."""
-    goals = [
-        ("mean in-scope accuracy %", "in_scope", ">="),
-        ("mean out-of-scope recall %", "oos_recall", ">="),
-        ("lowest seed's out-of-scope recall %", "min_oos_recall", ">="),
-        ("ECE % (in-scope)", "ece", "<="),
-        ("slowest run (s)", "max_seconds", "<="),
-    ]
-    rows = []
-    for name, key, sense in goals:
-        goal, measured = TARGETS[key], full[key]
-        passed = measured >= goal if sense == ">=" else measured <= goal
-        rows.append(
-            {"target": name, "goal": f"{sense} {goal:g}", "measured": measured, "pass": passed}
-        )
-    return rows
-
-
 def markdown(record: dict) -> str:
     """The BENCHMARKS.md section: targets, our rows, the peer and the paper."""
     seeds = len(record["variants"]["full"]["runs"])
@@ -252,7 +234,7 @@ def main() -> None:
         with console.status(f"TF-IDF + LinearSVC on {variant}"):
             record["peer"][variant] = peer_scores(fixtures.load_splits(data.parent, variant))
     if "full" in record["variants"]:
-        record["targets"] = targets(record["variants"]["full"]["summary"])
+        record["targets"] = report.goal_rows(record["variants"]["full"]["summary"], GOALS)
     console.print(
         report.table(
             "CLINC150 test split (mean over seeds)",

@@ -70,6 +70,18 @@ def measured(record: dict) -> str:
     )
 
 
+def goal_rows(figures: dict, goals: list[tuple[str, str, str, float]]) -> list[dict]:
+    """Each goal `(target, key, ">=" or "<=", bound)` checked against `figures[key]`: the rows
+    `targets_table` writes."""
+    rows = []
+    for target, key, sense, bound in goals:
+        measured = figures[key]
+        passed = measured >= bound if sense == ">=" else measured <= bound
+        goal = f"{sense} {bound:g}"
+        rows.append({"target": target, "goal": goal, "measured": measured, "pass": passed})
+    return rows
+
+
 def targets_table(targets: list[dict]) -> list[str]:
     """A benchmark's goals as markdown rows: target, goal, measured, pass or miss."""
     return [

@@ -29,6 +29,13 @@ from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
 
 MARKERS = ("<!-- snips:start -->", "<!-- snips:end -->")
+GOALS = [  # the issue's targets for the benchmark configuration
+    ("intent accuracy %", "accuracy", ">=", 98.0),
+    ("slot F1 (exact span) %", "entity_f1", ">=", 95.0),
+    ("sentence accuracy %", "sentence_accuracy", ">=", 88.0),
+    ("one utterance, in-process median (ms)", "single_ms", "<=", 1.0),
+    ("full training run, slowest seed (s)", "max_seconds", "<=", 300),
+]
 HEADING = "## Intents and entities on SNIPS (`bench/snips.py`)"
 # the issue's rows for scale: intent %, slot F1 %, sentence % (OpenSLU re-runs where the
 # papers give none)
@@ -51,10 +58,8 @@ def run_variant(
 ) -> dict:
     """Every seed of `experiment=snips` + `extra`, the mean, and the latency of the first
     seed's model."""
-    folder = "snips-" + "-".join(part.replace("=", "-") for part in extra)  # a run folder name
-    data = DataSet(
-        folder.rstrip("-"), ["experiment=snips", f"data.path={snips}", *extra], snips_splits
-    )
+    folder = "-".join(["snips", *(part.replace("=", "-") for part in extra)])  # no "=": Hydra
+    data = DataSet(folder, ["experiment=snips", f"data.path={snips}", *extra], snips_splits)
     runs = []
     for seed in seeds:
         with console.status(f"{name}, seed {seed}"):
@@ -64,21 +69,6 @@ def run_variant(
     texts = [example.text for example in snips_splits(snips).test]
     summary["single_ms"] = single_utterance_ms(runs[0]["model_tag"], texts)
     return {"runs": runs, "mean": summary}
-
-
-def targets(ours: dict) -> list[dict]:
-    """The issue's goals for the benchmark configuration, each with pass or miss."""
-    goals = [
-        ("intent accuracy", "accuracy", ">= 98.0 %", lambda v: v >= 98.0),
-        ("slot F1 (exact span)", "entity_f1", ">= 95.0 %", lambda v: v >= 95.0),
-        ("sentence accuracy", "sentence_accuracy", ">= 88.0 %", lambda v: v >= 88.0),
-        ("one utterance, in-process median", "single_ms", "<= 1 ms", lambda v: v <= 1.0),
-        ("full training run (slowest seed)", "max_seconds", "<= 300 s", lambda v: v <= 300),
-    ]
-    return [
-        {"target": label, "goal": goal, "measured": ours[key], "pass": check(ours[key])}
-        for label, key, goal, check in goals
-    ]
 
 
 def markdown(record: dict) -> str:
@@ -134,7 +124,7 @@ def main() -> None:
         record["variants"]["from scratch"] = run_variant(
             "from scratch", snips, ["model.pretrained=null"], args.scratch_seeds, home, console
         )
-    record["targets"] = targets(record["variants"]["experiment=snips"]["mean"])
+    record["targets"] = report.goal_rows(record["variants"]["experiment=snips"]["mean"], GOALS)
     report.write("snips", record, console)
     shutil.rmtree(home, ignore_errors=True)
     report.update_benchmarks(MARKERS, HEADING, markdown(record), console)

@@ -101,15 +101,16 @@ def fit_threshold(
     flagged = (confidence[None, :] < candidates[:, None]) | (predicted == oos_index)[None, :]
     right_in_scope = correct[None, :] & ~flagged
     right_oos = flagged & ~in_scope[None, :]
-    in_count, oos_count = int(in_scope.sum()), int((~in_scope).sum())
     if objective == "accuracy":
         score = (right_in_scope | right_oos).float().mean(1)
         best = float(score.max())
-        error = (best * (1 - best) / len(targets)) ** 0.5
+        error = (best * (1 - best) / len(targets)) ** 0.5  # of a proportion
     else:
+        in_count, oos_count = int(in_scope.sum()), int((~in_scope).sum())
         in_rate, oos_rate = right_in_scope.sum(1) / in_count, right_oos.sum(1) / oos_count
         score = (in_rate + oos_rate) / 2
         at = int(score.argmax())
-        best, a, r = float(score[at]), float(in_rate[at]), float(oos_rate[at])
-        error = (a * (1 - a) / in_count + r * (1 - r) / oos_count) ** 0.5 / 2
+        best, kept, caught = float(score[at]), float(in_rate[at]), float(oos_rate[at])
+        # of the mean of two independent proportions
+        error = (kept * (1 - kept) / in_count + caught * (1 - caught) / oos_count) ** 0.5 / 2
     return float(candidates[score >= best - error].median())

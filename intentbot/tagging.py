@@ -92,9 +92,14 @@ class TagSet:
         return 1 + 2 * len(self.types)
 
     @cached_property
+    def split_types(self) -> tuple[tuple[str, dict[str, str]], ...]:
+        """`split_type` of each type, in order: parsed once, not per decoded span."""
+        return tuple(split_type(kind) for kind in self.types)
+
+    @cached_property
     def entity_names(self) -> tuple[str, ...]:
         """The entity names the tags find, roles and groups aside (what reply slots name)."""
-        return tuple(sorted({split_type(kind)[0] for kind in self.types}))
+        return tuple(sorted({name for name, _ in self.split_types}))
 
     @cached_property
     def _begins(self) -> dict[str, int]:
@@ -181,7 +186,7 @@ def spans(
     def close() -> None:
         if not current:
             return
-        kind, qualifiers = split_type(tag_set.types[(int(tags[current[0]]) - 1) // 2])
+        kind, qualifiers = tag_set.split_types[(int(tags[current[0]]) - 1) // 2]
         # plain ints: offsets may be a numpy array, and answers go out as JSON
         start, end = int(offsets[current[0]][0]), _past_marks(text, int(offsets[current[-1]][1]))
         surface = text[start:end]
