@@ -63,7 +63,7 @@ soak: install ## 60-second soak of a live service -> bench/results/soak.json
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m bench.soak $(ARGS)
 
-bench-review: install ## does review pay? CLINC150 Small + N reviewed vs N random, 3 seeds (hours)
+bench-review: install ## does review pay? CLINC150 Small + N reviewed vs N random, 3 seeds (~45 min)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.review_loop $(ARGS) --data $(dir $(CLINC150))
 
