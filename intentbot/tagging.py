@@ -128,11 +128,33 @@ class TagSet:
 def viterbi(log_probs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """(B, T, K) per-token log-probabilities over a `TagSet`'s tags and (B,) lengths -> (B, T)
     the most likely path without an orphan `I-x` (one not after `B-x` or `I-x`). Positions at
-    or past a row's length hold its last tag and mean nothing.
+    or past a row's length mean nothing.
 
-    The constraint is what keeps a step cheap: `O` and `B-x` may follow any tag, `I-x` only its
-    own `B-x` or itself, so each step is (B, K) work, not the (B, K, K) of a full transition
-    table: 700 utterances of 35 tokens over SNIPS' 79 tags in 56 ms instead of 1.07 s."""
+    Where each token's most likely tag already makes an allowed path, that path is the answer
+    (no allowed path can score more than the unconstrained best), so only rows with an orphan
+    pay for the search: on one utterance that is most of the decoding time saved."""
+    path = log_probs.argmax(axis=-1)  # (B, T)
+    broken = orphans(path, lengths).any(axis=1)
+    if broken.any():
+        path[broken] = _constrained_search(log_probs[broken], lengths[broken])
+    return path
+
+
+def orphans(path: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(B, T) tag ids -> (B, T) True where an `I-x` follows neither `B-x` nor `I-x` (the tag
+    before the first token is `O`); positions at or past a row's length are never orphans."""
+    previous = np.zeros_like(path)
+    previous[:, 1:] = path[:, :-1]
+    inside = (path > 0) & (path % 2 == 0)  # I-x is even, B-x = I-x - 1
+    real = np.arange(path.shape[1]) < lengths[:, None]
+    return inside & (previous != path) & (previous != path - 1) & real
+
+
+def _constrained_search(log_probs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """`viterbi`'s search proper. The constraint is what keeps a step cheap: `O` and `B-x` may
+    follow any tag, `I-x` only its own `B-x` or itself, so each step is (B, K) work, not the
+    (B, K, K) of a full transition table: 700 utterances of 35 tokens over SNIPS' 79 tags in
+    56 ms instead of 1.07 s. Past a row's length its path holds the last tag."""
     batch, steps, tags = log_probs.shape
     if steps == 0:
         return np.zeros((batch, 0), np.int64)

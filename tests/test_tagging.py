@@ -229,3 +229,14 @@ def test_viterbi_repairs_what_greedy_cannot_see() -> None:
     lengths = np.array([3])
     assert greedy(log_probs, lengths).tolist() == [[OUT, B_CITY, I_CITY]]
     assert viterbi(log_probs, lengths).tolist() == [[B_CITY, I_CITY, I_CITY]]
+
+
+def test_viterbi_searches_only_the_rows_whose_argmax_has_an_orphan() -> None:
+    """Row 0's argmax is allowed and comes back as it is; row 1's (OUT, I-city) is repaired by
+    the search, in the same batch."""
+    allowed = [[0.1, 0.7, 0.1, 0.05, 0.05], [0.1, 0.1, 0.7, 0.05, 0.05]]  # B-city, I-city
+    orphan = [[0.6, 0.3, 0.0, 0.1, 0.0], [0.2, 0.0, 0.8, 0.0, 0.0]]  # OUT, then I-city
+    log_probs = np.log(np.array([allowed, orphan]) + 1e-9)
+    paths = viterbi(log_probs, np.array([2, 2]))
+    assert paths[0].tolist() == [B_CITY, I_CITY]
+    assert paths[1].tolist() == [B_CITY, I_CITY]  # 0.3 * 0.8 beats 0.6 * 0.2
