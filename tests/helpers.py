@@ -36,6 +36,13 @@ TRAINING_STACK = (
 )
 
 
+# BentoML picks a free port for its process manager's control socket, and ZeroMQ cannot bind
+# one that a closed connection still holds (TIME_WAIT, common after a load test): that start
+# fails with this line in the log, and a second start picks another port.
+CONTROL_PORT_TAKEN = "ZMQError: Address already in use"
+START_ATTEMPTS = 3
+
+
 class ServerError(RuntimeError):
     """The server exited or never became ready; the message ends with its log."""
 
@@ -79,17 +86,24 @@ def serving_process(
     command = [python, "-m", "bentoml", "serve", *target]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})}
+    url = f"http://127.0.0.1:{port}"
     with contextlib.ExitStack() as stack:
         if log_path is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="intentbot-serve-"))
             log_path = Path(folder) / "serve.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
-            )
+        for attempt in range(1, START_ATTEMPTS + 1):
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(
+                    command, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
+                )
+            try:
+                _wait_ready(process, url, ready_timeout, log_path)
+                break
+            except ServerError:
+                stop(process)
+                if attempt == START_ATTEMPTS or CONTROL_PORT_TAKEN not in log_path.read_text():
+                    raise
         try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_ready(process, url, ready_timeout, log_path)
             yield url, process
         finally:
             stop(process)

@@ -229,6 +229,20 @@ def test_client_that_disconnects_before_the_answer(url: str, client: httpx.Clien
     assert_still_answers(client, within=TIMEOUT / 2)
 
 
+def test_body_past_its_content_length_is_never_read(url: str, client: httpx.Client):
+    """A declared length is within the limit and trusted: the server reads that many bytes and
+    parses them (here a cut-off JSON: 400), never the rest, whatever follows."""
+    declared = b'{"text": "what time'
+    with raw_connection(url) as sock:
+        sock.sendall(request_head("/classify", len(declared)) + declared + b"x" * 65_536)
+        answer = b""
+        while b"json_invalid" not in answer and (chunk := sock.recv(4096)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    assert b"json_invalid" in answer, answer
+    assert_still_answers(client)
+
+
 def hold_a_slot(url: str) -> socket.socket | None:
     """A connection whose upload stalls mid-body, keeping one concurrency slot; None if the
     server refused it at once (a slot still busy with the tail of an earlier request)."""

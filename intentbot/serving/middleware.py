@@ -37,9 +37,14 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.max_bytes:
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(scope, receive, send)
+            return
+        if declared is not None and b"transfer-encoding" not in headers:
+            # the server reads no more than a declared length, so the body needs no watching
+            await self.app(scope, receive, send)
             return
         # read the whole body here (bounded), then hand it on as one message
         chunks, size, more = [], 0, True
