@@ -1,5 +1,6 @@
-"""What every benchmark needs: the CLINC150 splits and a CLINC150-sized model in a private
-BentoML store (trained here, with `experiment=clinc150`, when the store has none)."""
+"""What every benchmark needs: the CLINC150 splits (or a BIO benchmark's, such as SNIPS) and a
+CLINC150-sized model in a private BentoML store (trained here, with `experiment=clinc150`, when
+the store has none)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from intentbot.examples import Example
-from intentbot.splits import Splits, from_clinc150
+from intentbot.splits import Splits, from_bio_folders, from_clinc150
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -27,6 +28,10 @@ TRAIN_COMMAND = [
 
 
 def load_splits(path: str | Path, variant: str = "full") -> Splits:
+    """CLINC150's `variant` (its JSON, or the folder that holds it), or a BIO benchmark folder
+    (`train/seq.in`, ...: intents and entities)."""
+    if (Path(path) / "train" / "seq.in").is_file():
+        return from_bio_folders(str(path))
     return from_clinc150(str(path), variant)
 
 
@@ -88,4 +93,6 @@ def add_store_arguments(parser: argparse.ArgumentParser, model: bool = True) -> 
         default=str(DEFAULT_HOME),
         help="BentoML store to use (default: %(default)s)",
     )
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="CLINC150 JSON")
+    parser.add_argument(
+        "--data", default=str(DEFAULT_DATA), help="CLINC150 JSON, or a BIO folder (SNIPS)"
+    )

@@ -1,10 +1,11 @@
-"""In-process inference speed: the predictor on the 5,500 CLINC150 test utterances, its levers,
-and peers measured in the same run.
+"""In-process inference speed: the predictor on a test split (CLINC150's 5,500 utterances by
+default; SNIPS' 700 for intents + entities), its levers, and peers measured in the same run.
 
-    python -m bench.inference [--model TAG] [--bentoml-home DIR] [--data FILE] [--with-minilm]
+    python -m bench.inference [--model TAG] [--bentoml-home DIR] [--data PATH] [--with-minilm]
 
 Every variant answers the whole test set; its agreement is the share of utterances whose final
-decision (intent, or out of scope) equals the reference path's (`Predictor` as shipped).
+decision (intent, or out of scope) and entity spans (type, start, end) both equal the
+reference path's (the torch engine, texts in the caller's order).
 Timings: single-utterance median latency (`predict([text])`, top-5 ranking included) and
 throughput in batches of 256 (`predict(batch)`, best of `--repeats` passes in test-set order).
 """
@@ -16,8 +17,9 @@ import contextlib
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from rich.console import Console
@@ -32,7 +34,9 @@ from intentbot.store import load_bundle
 
 BATCH = 256
 SHIPPED = "ONNX Runtime (shipped default)"
-TARGETS = {"single_median_ms": 0.5, "batch_utt_per_s": 15_000.0, "minilm_ratio": 50.0}
+TARGETS = {"single_median_ms": 0.25, "tfidf_ratio": 1.2, "minilm_ratio": 60.0}
+Answer = tuple[str, tuple[tuple[str, int, int], ...]]  # the decision, then (type, start, end)
+A = TypeVar("A")  # what a timed path answers: an `Answer`, or a peer's intent
 
 
 @dataclass
@@ -49,8 +53,8 @@ class Row:
 
 
 def timed_single(
-    classify: Callable[[list[str]], list[str]], texts: Sequence[str], warmup: int = 30
-) -> tuple[list[float], list[str]]:
+    classify: Callable[[list[str]], list[A]], texts: Sequence[str], warmup: int = 30
+) -> tuple[list[float], list[A]]:
     """Seconds per one-utterance call, and the answers."""
     for text in texts[:warmup]:
         classify([text])
@@ -64,8 +68,8 @@ def timed_single(
 
 
 def timed_batches(
-    classify: Callable[[list[str]], list[str]], texts: Sequence[str], repeats: int
-) -> tuple[float, list[str]]:
+    classify: Callable[[list[str]], list[A]], texts: Sequence[str], repeats: int
+) -> tuple[float, list[A]]:
     """Best throughput (utt/s) over `repeats` passes in batches of 256, and the answers."""
     best, answers = float("inf"), []
     classify(list(texts[:BATCH]))  # warm-up
@@ -78,9 +82,17 @@ def timed_batches(
     return len(texts) / best, answers
 
 
-def decisions(predictor: Predictor) -> Callable[[list[str]], list[str]]:
-    """The final decision per text: the intent, or the out-of-scope label."""
-    return lambda batch: [prediction.intent for prediction in predictor.predict(batch)]
+def decisions(predictor: Predictor) -> Callable[[list[str]], list[Answer]]:
+    """The final decision per text (the intent, or the out-of-scope label) and its entity spans;
+    () for every text of a model without a tagging head."""
+
+    def classify(batch: list[str]) -> list[Answer]:
+        return [
+            (item.intent, tuple((found.entity, found.start, found.end) for found in item.entities))
+            for item in predictor.predict(batch)
+        ]
+
+    return classify
 
 
 @contextlib.contextmanager
@@ -99,23 +111,8 @@ def reference_predictor(bundle: Bundle) -> Predictor:
     return Predictor(bundle, sort_by_length=False, engine="torch")
 
 
-class AutogradPredictor(Predictor):
-    """The reference path with autograd on: what `torch.inference_mode` saves."""
-
-    def __init__(self, bundle: Bundle) -> None:
-        super().__init__(bundle, sort_by_length=False, engine="torch")
-
-    def logits(self, texts: Sequence[str]) -> torch.Tensor:
-        with torch.enable_grad():
-            chunks = []
-            for start in range(0, len(texts), self.batch_size):
-                ids, lengths = self.tokenizer.encode(texts[start : start + self.batch_size])
-                chunks.append(self.net(ids, lengths).detach())
-            return torch.cat(chunks)
-
-
 def with_net(bundle: Bundle, net: nn.Module) -> Bundle:
-    return Bundle(net, bundle.tokenizer, bundle.labels, bundle.decision, tag=bundle.tag)
+    return replace(bundle, net=net)
 
 
 def quantized(bundle: Bundle) -> Bundle:
@@ -130,11 +127,11 @@ def measure_ours(
     predictor: Predictor,
     test: list[str],
     gold: list[str],
-    reference: list[str] | None,
+    reference: list[Answer] | None,
     args: argparse.Namespace,
     thread_count: int | None = None,
     note: str = "",
-) -> tuple[Row, list[str]]:
+) -> tuple[Row, list[Answer]]:
     classify = decisions(predictor)
     with threads(thread_count):
         seconds, single_answers = timed_single(classify, test[: args.single])
@@ -151,7 +148,7 @@ def measure_ours(
         statistics.median(seconds) * 1e3,
         statistics.quantiles(seconds, n=10)[-1] * 1e3,
         throughput,
-        share_equal(answers, gold),
+        share_equal([intent for intent, _ in answers], gold),
         agreement,
         single_agreement,
         note,
@@ -160,7 +157,7 @@ def measure_ours(
     return row, answers
 
 
-def share_equal(left: Sequence[str], right: Sequence[str]) -> float:
+def share_equal(left: Sequence[object], right: Sequence[object]) -> float:
     return sum(a == b for a, b in zip(left, right, strict=True)) / len(left)
 
 
@@ -204,7 +201,9 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="add all-MiniLM-L6-v2 + logistic regression (slow: ~2 minutes)",
     )
-    parser.add_argument("--skip-levers", action="store_true", help="reference and peers only")
+    parser.add_argument(
+        "--skip-levers", action="store_true", help="reference, shipped path and peers only"
+    )
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/)")
     return parser.parse_args()
 
@@ -235,7 +234,6 @@ def main() -> None:
         row.agreement = row.single_agreement = 1.0
         rows.append(row)
     levers: list[tuple[str, Callable[[], Predictor], int | None, str]] = [
-        ("torch: autograd on (no inference_mode)", lambda: AutogradPredictor(bundle), None, ""),
         ("torch: 1 thread", lambda: reference_predictor(bundle), 1, "torch.set_num_threads(1)"),
         (
             "torch: sorted by length",
@@ -256,14 +254,9 @@ def main() -> None:
             "no folded first layer",
         ),
         ("ONNX Runtime, 1 thread", lambda: onnx_predictor(bundle), 1, "groups one after another"),
-        (
-            SHIPPED,
-            lambda: Predictor(bundle),
-            None,
-            "fused for < 4 texts, folded + length groups above",
-        ),
     ]
-    for name, build, thread_count, note in [] if args.skip_levers else levers:
+    shipped = (SHIPPED, lambda: Predictor(bundle), None, "fused for < 4 texts, folded above")
+    for name, build, thread_count, note in [*([] if args.skip_levers else levers), shipped]:
         with console.status(name), threads(thread_count):
             try:
                 predictor = build()  # under its thread count: the ONNX engine reads it
@@ -299,7 +292,7 @@ def main() -> None:
 
     console.print(
         report.table(
-            f"Inference on {len(test)} CLINC150 test utterances ({tag}; 2-core shared CPU)",
+            f"Inference on {len(test)} test utterances of {args.data} ({tag}; 2-core shared CPU)",
             [
                 "path",
                 "single median ms",
@@ -330,7 +323,7 @@ def main() -> None:
     targets = evaluate_targets(rows)
     console.print(
         report.table(
-            "Targets (issue 6, part 1)",
+            "Targets (issue 16)",
             ["target", "goal", "measured", "pass"],
             [[t["target"], t["goal"], t["measured"], t["pass"]] for t in targets],
         )
@@ -359,52 +352,35 @@ def onnx_predictor(bundle: Bundle, fold: bool = True) -> Predictor:
 
 
 def evaluate_targets(rows: list[Row]) -> list[dict]:
-    """The issue's targets against the reference row and the best exact lever."""
+    """Issue 16's targets: the shipped path against the peers of the same run, and the share of
+    answers (decisions and spans) equal to the torch reference's."""
     by_name = {row.name: row for row in rows}
-    reference = by_name["reference (Predictor, sort_by_length=False)"]
-    exact = [row for row in rows if row.agreement == 1.0 and row.single_agreement == 1.0]
-    best_single = min(exact, key=lambda row: row.single_median_ms)
-    best_batch = max(exact, key=lambda row: row.batch_utt_per_s)
+    shipped = by_name[SHIPPED]
     tfidf = by_name["peer: TF-IDF words+chars + LinearSVC"]
+    ratio = shipped.batch_utt_per_s / tfidf.batch_utt_per_s
+    agreement = min(shipped.agreement or 0.0, shipped.single_agreement or 0.0)
     targets = [
         _target(
-            "single median ms (reference)",
-            "<= 0.5",
-            reference.single_median_ms,
-            reference.single_median_ms <= TARGETS["single_median_ms"],
+            "single utterance, median ms",
+            f"<= {TARGETS['single_median_ms']}",
+            shipped.single_median_ms,
+            shipped.single_median_ms <= TARGETS["single_median_ms"],
         ),
         _target(
-            f"single median ms (best exact: {best_single.name})",
-            "<= 0.5",
-            best_single.single_median_ms,
-            best_single.single_median_ms <= TARGETS["single_median_ms"],
+            "batches of 256 vs TF-IDF + LinearSVC (same run)",
+            f">= {TARGETS['tfidf_ratio']}x",
+            ratio,
+            ratio >= TARGETS["tfidf_ratio"],
         ),
-        _target(
-            "batch-256 utt/s (reference)",
-            ">= 15,000",
-            reference.batch_utt_per_s,
-            reference.batch_utt_per_s >= TARGETS["batch_utt_per_s"],
-        ),
-        _target(
-            f"batch-256 utt/s (best exact: {best_batch.name})",
-            ">= 15,000",
-            best_batch.batch_utt_per_s,
-            best_batch.batch_utt_per_s >= TARGETS["batch_utt_per_s"],
-        ),
-        _target(
-            "batch-256 vs TF-IDF peer (same run)",
-            ">= 1.0x",
-            best_batch.batch_utt_per_s / tfidf.batch_utt_per_s,
-            best_batch.batch_utt_per_s >= tfidf.batch_utt_per_s,
-        ),
+        _target("decisions and spans equal to torch's", "1.0", agreement, agreement == 1.0),
     ]
     minilm = by_name.get("peer: all-MiniLM-L6-v2 + LogisticRegression")
     if minilm is not None:
-        ratio = best_batch.batch_utt_per_s / minilm.batch_utt_per_s
+        ratio = shipped.batch_utt_per_s / minilm.batch_utt_per_s
         targets.append(
             _target(
-                "batch-256 vs MiniLM peer (same run)",
-                ">= 50x",
+                "batches of 256 vs MiniLM + LR (same run)",
+                f">= {TARGETS['minilm_ratio']:.0f}x",
                 ratio,
                 ratio >= TARGETS["minilm_ratio"],
             )
