@@ -23,6 +23,10 @@ def machine() -> dict:
     """Where the figures came from, including how busy the CPU was at the start."""
     return {
         "cpu": platform.processor() or platform.machine(),
+        # the cloud machine behind "this machine" changes between sessions (AMD EPYC with AVX2,
+        # Intel Xeon with AVX-512, ...): figures from different models do not compare
+        "cpu_model": cpu_model(),
+        "cpu_flags": sorted(_cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "amx_tile"}),
         "cores": os.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -31,6 +35,27 @@ def machine() -> dict:
         "torch_threads": torch.get_num_threads(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def cpu_model() -> str:
+    """The processor's marketing name, from /proc/cpuinfo (Linux); "" where there is none."""
+    return _cpuinfo_field("model name")
+
+
+def _cpu_flags() -> set[str]:
+    return set(_cpuinfo_field("flags").split())
+
+
+def _cpuinfo_field(name: str) -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return ""
 
 
 def table(title: str, columns: list[str], rows: list[list[object]]) -> Table:

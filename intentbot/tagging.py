@@ -11,6 +11,7 @@ with its `B-` tag.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -194,36 +195,42 @@ def greedy(log_probs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def spans(
     tags: Sequence[int],
-    probs: np.ndarray,
+    log_probs: np.ndarray,
     offsets: Sequence[tuple[int, int]],
     text: str,
     tag_set: TagSet,
     synonyms: Mapping[str, str],
 ) -> list[ExtractedEntity]:
-    """One text's decoded tags (T,), their probabilities (T, K) and token offsets -> its entities,
-    as character spans of the original `text` (the tokenizer's offsets point into it)."""
+    """One text's decoded tags (T,), their log-probabilities (T, K) and token offsets -> its
+    entities, as character spans of the original `text` (the tokenizer's offsets point into it);
+    an entity's confidence is the mean probability of its tokens' tags."""
+    tags = [int(tag) for tag in tags]  # plain ints: cheaper to compare than numpy scalars
     found: list[ExtractedEntity] = []
     current: list[int] = []  # token positions of the open span
 
     def close() -> None:
-        if not current:
-            return
-        kind, qualifiers = tag_set.split_types[(int(tags[current[0]]) - 1) // 2]
+        kind, qualifiers = tag_set.split_types[(tags[current[0]] - 1) // 2]
         # plain ints: offsets may be a numpy array, and answers go out as JSON
         start, end = int(offsets[current[0]][0]), _past_marks(text, int(offsets[current[-1]][1]))
         surface = text[start:end]
-        confidence = float(np.mean([probs[position, tags[position]] for position in current]))
+        confidence = sum(math.exp(log_probs[position, tags[position]]) for position in current)
         value = synonyms.get(surface.lower(), surface)
-        found.append(ExtractedEntity(kind, value, start, end, surface, confidence, **qualifiers))
+        found.append(
+            ExtractedEntity(
+                kind, value, start, end, surface, confidence / len(current), **qualifiers
+            )
+        )
         current.clear()
 
     for position, tag in enumerate(tags):
-        tag = int(tag)
-        if tag == 0 or tag % 2 == 1 or not current or tags[current[-1]] not in (tag - 1, tag):
+        # an I-x continues the open span when that span's last tag is its B-x or I-x
+        continues = tag and tag % 2 == 0 and current and tags[current[-1]] in (tag - 1, tag)
+        if current and not continues:
             close()  # O, B-x, or an I-x that does not continue the open span
-        if tag != 0:
+        if tag:
             current.append(position)
-    close()
+    if current:
+        close()
     return found
 
 
@@ -243,11 +250,10 @@ def decode(
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     paths = search(log_probs, lengths - 1)  # (B, T-1)
-    probs = np.exp(log_probs)
     return [
-        spans(path[: length - 1], row_probs, row_offsets[1:], text, tag_set, synonyms)
-        for path, row_probs, row_offsets, length, text in zip(
-            paths, probs, offsets, lengths.tolist(), texts, strict=True
+        spans(path[: length - 1], row_log_probs, row_offsets[1:], text, tag_set, synonyms)
+        for path, row_log_probs, row_offsets, length, text in zip(
+            paths, log_probs, offsets, lengths.tolist(), texts, strict=True
         )
     ]
 
