@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import bentoml
 import torch
@@ -33,8 +34,11 @@ from intentbot.serving.schemas import (
     ParseRequest,
     RasaParse,
 )
-from intentbot.serving.settings import Settings
+from intentbot.serving.settings import DEFAULT_MODEL, Settings
 from intentbot.store import load_bundle
+
+if TYPE_CHECKING:
+    from bentoml._internal.bento.bento import Bento
 
 SETTINGS = Settings.from_env()
 FORWARD_PASS_SIZE = bentoml.metrics.Histogram(
@@ -59,12 +63,15 @@ class IntentService:
     """Classifies user messages into intents and answers them."""
 
     # declared so that `bentoml build` packs this model into the bento
-    stored_model = bentoml.models.BentoModel(SETTINGS.model)
+    stored_model = bentoml.models.BentoModel(SETTINGS.model or DEFAULT_MODEL)
 
     def __init__(self) -> None:
         if SETTINGS.torch_threads:
             torch.set_num_threads(SETTINGS.torch_threads)
-        bundle = load_bundle(SETTINGS.model)
+        _log_as_bentoml(logger)
+        tag = SETTINGS.model or packed_model(IntentService.bento) or DEFAULT_MODEL
+        bundle = load_bundle(tag)
+        logger.info("serving model %s", bundle.tag)
         self.predictor = Predictor(
             bundle, SETTINGS.threshold, SETTINGS.ambiguity_threshold, engine=SETTINGS.engine
         )
@@ -115,6 +122,35 @@ class IntentService:
         if self.collector:
             self.collector.add(predictions)
         return predictions
+
+
+def _log_as_bentoml(target: logging.Logger) -> None:
+    """BentoML configures its own loggers at INFO and leaves the root at WARNING, so intentbot's
+    INFO lines (the model served, the collection file) were dropped: `target` writes through
+    BentoML's handlers instead, at INFO."""
+    source = logging.getLogger("bentoml")
+    if target.handlers or not source.handlers:
+        return
+    target.disabled = False  # a logging config applied after this logger existed may disable it
+    target.setLevel(logging.INFO)
+    for handler in source.handlers:
+        target.addHandler(handler)
+    target.propagate = False
+
+
+def packed_model(bento: Bento | None) -> str | None:
+    """The tag of the model a bento was built with, when this service runs from one. Served
+    from the local bento store, a bento reads the global model store, where `intentbot:latest`
+    may since have moved on to a newer model than the one it packed."""
+    if bento is None:
+        return None
+    tags = [
+        str(model.tag)
+        for service in bento.info.services
+        if service.name == IntentService.name
+        for model in service.models
+    ]
+    return tags[0] if tags else None
 
 
 IntentService.add_asgi_middleware(JsonBodies)

@@ -8,6 +8,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -124,15 +125,7 @@ def test_built_bento_serves_from_its_own_requirements(trained_model, tmp_path: P
         "BENTOML_HOME": str(trained_model.bentoml_home),
         "INTENTBOT_MODEL": trained_model.tag,
     }
-    build = run(
-        [sys.executable, "-m", "bentoml", "build", "--output", "tag"],
-        timeout=600,
-        cwd=REPO,
-        env=build_env,
-    )
-    found = re.search(r"__tag__:(\S+)", build.stdout)
-    assert found, f"no bento tag in the build's output:\n{build.stdout}\n{build.stderr}"
-    tag = found.group(1)
+    tag = build_bento(build_env)
     name, version = tag.split(":")
     bento = trained_model.bentoml_home / "bentos" / name / version
     info = yaml.safe_load((bento / "bento.yaml").read_text())
@@ -191,3 +184,54 @@ def test_built_bento_serves_from_its_own_requirements(trained_model, tmp_path: P
         log = log_path.read_text(errors="replace")[-4000:]
         assert response.status_code == 200, f"{response.status_code} {response.text}\n{log}"
         assert response.json()["intent"] == "time", f"{response.text}\n{log}"
+
+
+def build_bento(env: Mapping[str, str]) -> str:
+    """`bentoml build` from the repository into env's store; the new bento's tag."""
+    build = run(
+        [sys.executable, "-m", "bentoml", "build", "--output", "tag"], 600, cwd=REPO, env=env
+    )
+    found = re.search(r"__tag__:(\S+)", build.stdout)
+    assert found, f"no bento tag in the build's output:\n{build.stdout}\n{build.stderr}"
+    return found.group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_bento_serves_the_model_it_packed_after_latest_moved_on(
+    trained_model, tmp_path: Path
+) -> None:
+    """Served from the local bento store, a bento reads the global model store; a model trained
+    after the build is `intentbot:latest` there, yet the bento serves the one it was built with."""
+    packed = trained_model.tag
+    name, version = packed.split(":")
+    home = tmp_path / "home"
+    shutil.copytree(
+        trained_model.bentoml_home / "models" / name / version, home / "models" / name / version
+    )
+    (home / "models" / name / "latest").write_text(version)
+    env = {**ENV, "BENTOML_HOME": str(home), "INTENTBOT_MODEL": packed}
+    bento = build_bento(env)
+
+    # a newer model (the same weights under a new version) becomes `latest` after the build
+    export = (
+        "from intentbot.store import export_bundle, load_bundle; "
+        "print(export_bundle(load_bundle()))"
+    )
+    newer = run([sys.executable, "-c", export], 300, cwd=REPO, env=env).stdout.split()[-1]
+    assert newer != packed
+    latest = run(
+        [sys.executable, "-m", "bentoml", "models", "get", "intentbot:latest", "-o", "json"],
+        120,
+        env=env,
+    )
+    assert f"{name}:{json.loads(latest.stdout)['version']}" == newer
+
+    log_path = tmp_path / "serve.log"
+    serve_env = {"BENTOML_HOME": str(home), "INTENTBOT_MODEL": ""}
+    with serving_process(serve_env, target=[bento], cwd=tmp_path, log_path=log_path) as (url, _):
+        response = httpx.post(f"{url}/classify", json={"text": "What time is it?"}, timeout=60)
+        assert response.status_code == 200, response.text
+    log = log_path.read_text(errors="replace")
+    assert f"serving model {packed}" in log, log[-3000:]
+    assert f"serving model {newer}" not in log

@@ -2,7 +2,8 @@
 
 BentoML's decorators need some of it when the service module is imported, so it is read then:
 
-    INTENTBOT_MODEL                model tag to serve (default intentbot:latest)
+    INTENTBOT_MODEL                model tag to serve (default intentbot:latest; in a bento, the
+                                   model packed into it)
     INTENTBOT_REPLIES              a YAML file of intent -> reply templates that overrides the
                                    model's own replies (checked against its intents at start-up)
     INTENTBOT_THRESHOLD            confidence under this -> out of scope (default: the model's)
@@ -33,6 +34,7 @@ from intentbot.engine.runtime import ENGINES
 from intentbot.serving.schemas import Limits
 
 PREFIX = "INTENTBOT_"
+DEFAULT_MODEL = "intentbot:latest"
 V = TypeVar("V")
 
 
@@ -40,7 +42,7 @@ V = TypeVar("V")
 class Settings:
     """The service's configuration; `from_env` reads the INTENTBOT_* variables."""
 
-    model: str = "intentbot:latest"
+    model: str | None = None  # None: `DEFAULT_MODEL`, or in a bento the model packed into it
     threshold: float | None = None
     ambiguity_threshold: float | None = None
     limits: Limits = field(default_factory=Limits)
