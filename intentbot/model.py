@@ -1,6 +1,5 @@
 """IntentNet: token ids -> embedding -> recurrent encoder -> MLP head -> intent logits, and
-with `num_tags` a linear tagging head on the per-token outputs -> BIO tag logits (plus, with
-`intent_tag_prior`, a tag bias per intent weighted by the predicted intent).
+with `num_tags` a linear tagging head on the per-token outputs -> BIO tag logits.
 
 Plain torch: training, evaluation and serving all run this one module.
 """
@@ -38,10 +37,6 @@ class NetConfig:
     word_dropout: float = 0.0
     freeze_embedding: bool = False  # pretrained embeddings keep their values
     num_tags: int = 0  # BIO tags of the tagging head (`intentbot.tagging.TagSet`); 0: none
-    # With tags: every intent has a learned bias over the tags, added to each token's tag logits
-    # in proportion to that intent's predicted probability, so entity types follow the intent
-    # (a playlist belongs to AddToPlaylist, not to GetWeather). False in bundles written before.
-    intent_tag_prior: bool = False
 
     def to_dict(self) -> dict:
         """Plain JSON-able values: for net.json and the checkpoint's hyperparameters."""
@@ -84,13 +79,11 @@ class IntentNet(nn.Module):
             width = size
         layers += [nn.Dropout(config.head.dropout), nn.Linear(width, config.num_classes)]
         self.head = nn.Sequential(*layers)
-        self.tagger: nn.Linear | None = None
-        self.tag_prior: nn.Parameter | None = None
         if config.num_tags:
             self.tag_dropout = nn.Dropout(config.head.dropout)
             self.tagger = nn.Linear(config.encoder.output_size, config.num_tags)
-            if config.intent_tag_prior:  # zeros: training starts from the plain tagger
-                self.tag_prior = nn.Parameter(torch.zeros(config.num_classes, config.num_tags))
+        else:
+            self.tagger = None
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) ids and (B,) lengths -> (B, C) logits; no tags computed."""
@@ -102,11 +95,7 @@ class IntentNet(nn.Module):
         if self.tagger is None:
             return Outputs(self(ids, lengths), None)
         pooled, tokens = self.encoder.encode(self._embed(ids), lengths)  # (B, F), (B, T, F)
-        intents = self.head(pooled)
-        tags = self.tagger(self.tag_dropout(tokens))  # (B, T, K)
-        if self.tag_prior is not None:
-            tags = tags + (intents.softmax(-1) @ self.tag_prior).unsqueeze(1)
-        return Outputs(intents, tags)
+        return Outputs(self.head(pooled), self.tagger(self.tag_dropout(tokens)))
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T, E) embeddings, with word dropout in training."""

@@ -81,7 +81,6 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         word_dropout=cfg.model.word_dropout,
         freeze_embedding=bool(pretrained and cfg.model.freeze_embeddings),
         num_tags=len(tag_set) if tag_set else 0,
-        intent_tag_prior=cfg.model.intent_tag_prior,
     )
     module = IntentTrainingModule(
         net_config.to_dict(),

@@ -22,15 +22,8 @@ VOCAB, CLASSES, TAGS = 60, 7, 5
 
 
 def random_net(
-    kind: str,
-    pooling: str,
-    layers: int = 1,
-    bidirectional: bool = True,
-    num_tags: int = 0,
-    tag_prior: bool = False,
+    kind: str, pooling: str, layers: int = 1, bidirectional: bool = True, num_tags: int = 0
 ) -> IntentNet:
-    """Random weights; `tag_prior` adds the intent-weighted tag prior, random too (it starts at
-    zero in training, which would hide a graph that leaves it out)."""
     torch.manual_seed(0)
     encoder = EncoderConfig(
         kind=kind,
@@ -40,14 +33,7 @@ def random_net(
         bidirectional=bidirectional,
         pooling=pooling,
     )
-    config = NetConfig(
-        VOCAB, CLASSES, encoder=encoder, num_tags=num_tags, intent_tag_prior=tag_prior
-    )
-    net = IntentNet(config).eval()
-    if net.tag_prior is not None:
-        with torch.no_grad():
-            net.tag_prior.normal_(0, 2.0)
-    return net
+    return IntentNet(NetConfig(VOCAB, CLASSES, encoder=encoder, num_tags=num_tags)).eval()
 
 
 def padded_batch(lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,19 +74,6 @@ def test_graph_computes_what_torch_computes(
     got = Outputs(*(torch.from_numpy(answer) for answer in answers), *[None][: 2 - len(answers)])
     with torch.inference_mode():
         assert_same_outputs(got, net.outputs(ids, lengths), lengths)
-
-
-@pytest.mark.parametrize(("kind", "fold"), list(itertools.product(KINDS, (False, True))))
-def test_graph_adds_the_intent_weighted_tag_prior(kind: str, fold: bool) -> None:
-    net = random_net(kind, "max", num_tags=TAGS, tag_prior=True)
-    ids, lengths = padded_batch([5, 1, 3, 5, 2])
-    answers = onnx_session(to_onnx(net, fold))(ids.numpy(), lengths.numpy())
-    with torch.inference_mode():
-        expected = net.outputs(ids, lengths)
-        without_prior = net.tagger(net.encoder.encode(net.embedding(ids), lengths)[1])
-    assert not torch.allclose(expected.tags, without_prior, atol=1e-2)  # the prior matters
-    got = Outputs(*(torch.from_numpy(answer) for answer in answers))
-    assert_same_outputs(got, expected, lengths)
 
 
 @pytest.mark.parametrize(("threads", "num_tags"), [(1, 0), (2, 0), (1, TAGS), (2, TAGS)])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
 
@@ -124,23 +122,3 @@ def test_a_net_json_written_before_tagging_still_loads():
     record = tagging_net(num_tags=0).config.to_dict()
     del record["num_tags"]
     assert NetConfig.from_dict(record).num_tags == 0
-
-
-def test_a_tagging_net_json_written_before_the_intent_tag_prior_loads_without_it():
-    record = tagging_net(num_tags=5).config.to_dict()
-    del record["intent_tag_prior"]
-    config = NetConfig.from_dict(record)
-    assert not config.intent_tag_prior
-    assert IntentNet(config).tag_prior is None  # its saved weights hold no prior either
-
-
-def test_the_intent_tag_prior_adds_one_bias_row_per_intent_to_every_token():
-    torch.manual_seed(0)
-    net = IntentNet(replace(tagging_net(num_tags=5).config, intent_tag_prior=True)).eval()
-    assert net.tag_prior.shape == (4, 5)  # intents x tags
-    with torch.no_grad():
-        net.tag_prior.copy_(torch.arange(20.0).reshape(4, 5))
-        intents, tags = net.outputs(IDS, LENGTHS)
-        plain = net.tagger(net.encoder.encode(net.embedding(IDS), LENGTHS)[1])
-        expected = plain + (intents.softmax(-1) @ net.tag_prior)[:, None, :]
-    torch.testing.assert_close(tags, expected)

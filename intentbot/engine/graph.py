@@ -56,12 +56,10 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     for layer in range(1 if fold else 0, rnn.num_layers):
         sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
     pooled = _pool(graph, net, sequence, final_state, mask)
-    intents = _head(graph, net.head, pooled)
-    graph.nodes.append(helper.make_node("Identity", [intents], ["logits"]))
+    graph.nodes.append(helper.make_node("Identity", [_head(graph, net.head, pooled)], ["logits"]))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])]
     if net.tagger is not None:
-        tags = _tags(graph, net, sequence, intents)
-        graph.nodes.append(helper.make_node("Identity", [tags], ["tags"]))
+        graph.nodes.append(helper.make_node("Identity", [_tags(graph, net, sequence)], ["tags"]))
         outputs.append(
             helper.make_tensor_value_info("tags", TensorProto.FLOAT, ["batch", "time", "tags"])
         )
@@ -158,15 +156,10 @@ def _pool(graph: GraphBuilder, net: IntentNet, outputs: str, final_state: str, m
     return graph.op("ReduceSum", [graph.op("Mul", [weights, real]), time_axis], keepdims=0)
 
 
-def _tags(graph: GraphBuilder, net: IntentNet, outputs: str, intents: str) -> str:
-    """(T, B, F) top-layer outputs and (B, C) intent logits -> (B, T, K) tag logits: the
-    tagging head's Linear, plus the intent-weighted tag prior when the net has one."""
+def _tags(graph: GraphBuilder, net: IntentNet, outputs: str) -> str:
+    """(T, B, F) top-layer outputs -> (B, T, K) tag logits: the tagging head's Linear."""
     weight, bias = graph.constant(net.tagger.weight.T), graph.constant(net.tagger.bias)
     logits = graph.op("Add", [graph.op("MatMul", [outputs, weight]), bias])  # (T, B, K)
-    if net.tag_prior is not None:
-        probs = graph.op("Softmax", [intents], axis=-1)  # (B, C)
-        prior = graph.op("MatMul", [probs, graph.constant(net.tag_prior)])  # (B, K)
-        logits = graph.op("Add", [logits, prior])  # broadcast over time
     return graph.op("Transpose", [logits], perm=[1, 0, 2])
 
 
