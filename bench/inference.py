@@ -34,7 +34,12 @@ from intentbot.store import load_bundle
 
 BATCH = 256
 SHIPPED = "ONNX Runtime (shipped default)"
-TARGETS = {"single_median_ms": 0.25, "tfidf_ratio": 1.2, "minilm_ratio": 60.0}
+GOALS = [  # issue 16's, for the shipped path
+    ("single utterance, median ms", "single_median_ms", "<=", 0.25),
+    ("batches of 256 vs TF-IDF + LinearSVC (same run), x", "tfidf_ratio", ">=", 1.2),
+    ("batches of 256 vs MiniLM + LR (same run), x", "minilm_ratio", ">=", 60.0),
+    ("share of answers equal to torch's (decisions and spans)", "agreement", ">=", 1.0),
+]
 Answer = tuple[str, tuple[tuple[str, int, int], ...]]  # the decision, then (type, start, end)
 A = TypeVar("A")  # what a timed path answers: an `Answer`, or a peer's intent
 
@@ -350,13 +355,7 @@ def main() -> None:
         )
     )
     targets = evaluate_targets(rows)
-    console.print(
-        report.table(
-            "Targets (issue 16)",
-            ["target", "goal", "measured", "pass"],
-            [[t["target"], t["goal"], t["measured"], t["pass"]] for t in targets],
-        )
-    )
+    console.print(report.targets_console("Targets (issue 16)", targets))
     report.write(
         "inference",
         {
@@ -386,45 +385,18 @@ def evaluate_targets(rows: list[Row]) -> list[dict]:
     answers (decisions and spans) equal to the torch reference's."""
     by_name = {row.name: row for row in rows}
     shipped = by_name[SHIPPED]
-    tfidf = by_name["peer: TF-IDF words+chars + LinearSVC"]
-    ratio = shipped.batch_utt_per_s / tfidf.batch_utt_per_s
-    agreement = min(shipped.agreement or 0.0, shipped.single_agreement or 0.0)
-    targets = [
-        _target(
-            "single utterance, median ms",
-            f"<= {TARGETS['single_median_ms']}",
-            shipped.single_median_ms,
-            shipped.single_median_ms <= TARGETS["single_median_ms"],
-        ),
-        _target(
-            "batches of 256 vs TF-IDF + LinearSVC (same run)",
-            f">= {TARGETS['tfidf_ratio']}x",
-            ratio,
-            ratio >= TARGETS["tfidf_ratio"],
-        ),
-        _target("decisions and spans equal to torch's", "1.0", agreement, agreement == 1.0),
-    ]
-    minilm = by_name.get("peer: all-MiniLM-L6-v2 + LogisticRegression")
-    if minilm is not None:
-        ratio = shipped.batch_utt_per_s / minilm.batch_utt_per_s
-        targets.append(
-            _target(
-                "batches of 256 vs MiniLM + LR (same run)",
-                f">= {TARGETS['minilm_ratio']:.0f}x",
-                ratio,
-                ratio >= TARGETS["minilm_ratio"],
-            )
-        )
-    return targets
-
-
-def _target(name: str, goal: str, measured: float, passed: bool) -> dict:
-    return {
-        "target": name,
-        "goal": goal,
-        "measured": round(measured, 3),
-        "pass": "pass" if passed else "MISS",
+    figures = {
+        "single_median_ms": round(shipped.single_median_ms, 3),
+        "agreement": min(shipped.agreement or 0.0, shipped.single_agreement or 0.0),
     }
+    peers = {
+        "tfidf_ratio": "peer: TF-IDF words+chars + LinearSVC",
+        "minilm_ratio": "peer: all-MiniLM-L6-v2 + LogisticRegression",
+    }
+    for key, name in peers.items():
+        if name in by_name:
+            figures[key] = round(shipped.batch_utt_per_s / by_name[name].batch_utt_per_s, 3)
+    return report.goal_rows(figures, GOALS)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,18 @@ from bench.fixtures import REPO, RESULTS
 BENCHMARKS = REPO / "BENCHMARKS.md"
 
 
+VECTOR_FLAGS = {"avx2", "avx512f", "avx512_vnni", "amx_tile"}  # what changes kernel speeds
+
+
 def machine() -> dict:
     """Where the figures came from, including how busy the CPU was at the start."""
+    cpu = _cpuinfo()
     return {
         "cpu": platform.processor() or platform.machine(),
         # the cloud machine behind "this machine" changes between sessions (AMD EPYC with AVX2,
         # Intel Xeon with AVX-512, ...): figures from different models do not compare
-        "cpu_model": cpu_model(),
-        "cpu_flags": sorted(_cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "amx_tile"}),
+        "cpu_model": cpu.get("model name", ""),
+        "cpu_flags": sorted(set(cpu.get("flags", "").split()) & VECTOR_FLAGS),
         "cores": os.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -37,25 +41,17 @@ def machine() -> dict:
     }
 
 
-def cpu_model() -> str:
-    """The processor's marketing name, from /proc/cpuinfo (Linux); "" where there is none."""
-    return _cpuinfo_field("model name")
-
-
-def _cpu_flags() -> set[str]:
-    return set(_cpuinfo_field("flags").split())
-
-
-def _cpuinfo_field(name: str) -> str:
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (Linux); {} where there is none."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return ""
+        return {}
+    fields: dict[str, str] = {}
     for line in lines:
         key, _, value = line.partition(":")
-        if key.strip() == name:
-            return value.strip()
-    return ""
+        fields.setdefault(key.strip(), value.strip())
+    return fields
 
 
 def table(title: str, columns: list[str], rows: list[list[object]]) -> Table:
@@ -97,9 +93,12 @@ def measured(record: dict) -> str:
 
 def goal_rows(figures: dict, goals: list[tuple[str, str, str, float]]) -> list[dict]:
     """Each goal `(target, key, ">=" or "<=", bound)` checked against `figures[key]`: the rows
-    `targets_table` writes."""
+    `targets_table` and `targets_console` write. A goal whose figure this run did not measure
+    (a server or peer left out) is left out too."""
     rows = []
     for target, key, sense, bound in goals:
+        if key not in figures:
+            continue
         measured = figures[key]
         passed = measured >= bound if sense == ">=" else measured <= bound
         goal = f"{sense} {bound:g}"
@@ -117,6 +116,14 @@ def targets_table(targets: list[dict]) -> list[str]:
             for t in targets
         ),
     ]
+
+
+def targets_console(title: str, targets: list[dict]) -> Table:
+    """`goal_rows` as a table for the terminal."""
+    rows = [
+        [t["target"], t["goal"], t["measured"], "pass" if t["pass"] else "MISS"] for t in targets
+    ]
+    return table(title, ["target", "goal", "measured", ""], rows)
 
 
 def update_benchmarks(

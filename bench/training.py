@@ -174,21 +174,8 @@ def main() -> None:
         name = f"full run wall seconds, PROJECTED ({full_epochs} epochs at this run's rate)"
     else:
         measured, name = wall, "full run (experiment=clinc150) wall seconds"
-    targets = [
-        {
-            "target": name,
-            "goal": "<= 300",
-            "measured": round(measured, 1),
-            "pass": "pass" if measured <= TARGET_SECONDS else "MISS",
-        }
-    ]
-    console.print(
-        report.table(
-            "Targets (issue 6, part 3)",
-            ["target", "goal", "measured", "pass"],
-            [[t["target"], t["goal"], t["measured"], t["pass"]] for t in targets],
-        )
-    )
+    targets = report.goal_rows({"wall": round(measured, 1)}, [(name, "wall", "<=", TARGET_SECONDS)])
+    console.print(report.targets_console("Targets (issue 6, part 3)", targets))
     report.write(
         "training",
         {

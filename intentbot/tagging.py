@@ -146,9 +146,13 @@ def orphans(path: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     before the first token is `O`); positions at or past a row's length are never orphans."""
     previous = np.zeros_like(path)
     previous[:, 1:] = path[:, :-1]
-    inside = (path > 0) & (path % 2 == 0)  # I-x is even, B-x = I-x - 1
     real = np.arange(path.shape[1]) < lengths[:, None]
-    return inside & (previous != path) & (previous != path - 1) & real
+    return _orphan(path, previous) & real
+
+
+def _orphan(tag: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """True where `tag` is an `I-x` (even, B-x = I-x - 1) after neither `B-x` nor `I-x`."""
+    return (tag > 0) & (tag % 2 == 0) & (previous != tag) & (previous != tag - 1)
 
 
 def _constrained_search(log_probs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -187,8 +191,7 @@ def greedy(log_probs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     previous = np.zeros(len(path), np.int64)  # O before the first token
     for step in range(path.shape[1]):
         tag = path[:, step]
-        orphan = (tag > 0) & (tag % 2 == 0) & (previous != tag) & (previous != tag - 1)
-        path[orphan, step] -= 1  # I-x is B-x + 1
+        path[_orphan(tag, previous), step] -= 1  # I-x is B-x + 1
         previous = path[:, step]
     return path
 

@@ -82,10 +82,6 @@ def onnx_session(model: OnnxModel) -> Session:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initializers are not the user's
-    # A spinning session keeps a core busy after each run, which slowed the Python that decodes
-    # and answers one utterance by ~50 us (a third of the run itself).
-    for pool in ("intra_op", "inter_op"):
-        options.add_session_config_entry(f"session.{pool}.allow_spinning", "0")
     session = onnxruntime.InferenceSession(
         model.proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
