@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
+import numpy as np
 from rich.console import Console
 
 from bench import fixtures, report
@@ -42,20 +42,19 @@ def main() -> None:
         raise SystemExit(f"{args.model} has no tagging head; train it on data with entities")
     examples = from_bio_folders(args.data).test
     texts = fixtures.texts(examples)
-    with torch.inference_mode():
-        ids, lengths, offsets = predictor.tokenizer.encode_with_offsets(texts)
-        intents, tags = predictor.engine(ids, lengths)
+    ids, lengths, offsets = predictor.tokenizer.encode_with_offsets(texts)
+    intents, tags = predictor.engine(ids, lengths)
     right = (
         intents.argmax(-1)
-        == torch.tensor(predictor.labels.indices(example.intent for example in examples))
+        == np.array(predictor.labels.indices(example.intent for example in examples))
     ).tolist()
     gold = [example.entities for example in examples]
     rows, record = [], {"model": args.model, "data": args.data, "utterances": len(texts)}
     for name, search in (("viterbi", viterbi), ("greedy", greedy)):
         started = time.perf_counter()
         found = decode(
-            tags.numpy(),
-            lengths.numpy(),
+            tags,
+            lengths,
             offsets,
             texts,
             predictor.tag_set,

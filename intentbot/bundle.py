@@ -1,12 +1,16 @@
 """The model bundle: one folder that holds a trained model and everything needed to answer with it.
 
-Self-describing: safetensors weights plus the arguments to rebuild the network, the tokenizer,
-the labels, the out-of-scope decision, the replies, the resolved training config and its
-metrics; a model with an entity tagging head adds its tags and synonyms (`tags.json`, absent
-from intent-only bundles, those written before entities included).
-Reading rebuilds the network and calls `load_state_dict`; nothing is ever unpickled.
-Where the folder lives (the BentoML model store) is `intentbot.store`'s business, not this
-module's: serving, the chat and tests read a bundle without BentoML.
+Self-describing: safetensors weights plus the arguments to rebuild the network, the engine's
+ONNX graphs written from them (`intentbot.engine.files`), the tokenizer, the labels, the
+out-of-scope decision, the replies, the resolved training config and its metrics; a model with
+an entity tagging head adds its tags and synonyms (`tags.json`, absent from intent-only
+bundles, those written before entities included). Nothing is ever unpickled.
+
+Reading loads what answering needs, the graphs, and not the torch network: a serving process
+never imports torch. The network is read on first use (`Bundle.network`: evaluation with the
+torch engine, retraining), and a bundle written before the graphs existed has them built from
+it at load. Where the folder lives (the BentoML model store) is `intentbot.store`'s business,
+not this module's: serving, the chat and tests read a bundle without BentoML.
 """
 
 from __future__ import annotations
@@ -14,15 +18,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
+from intentbot.engine.files import GraphFileError, Graphs, read_graphs, write_graphs
 from intentbot.labels import LabelSet
-from intentbot.model import IntentNet, NetConfig
 from intentbot.oos import OosDecision
 from intentbot.tagging import TagSet
 from intentbot.tokenizer import IntentTokenizer
+
+if TYPE_CHECKING:
+    from intentbot.model import IntentNet
 
 WEIGHTS, NET, TOKENIZER, LABELS = "weights.safetensors", "net.json", "tokenizer.json", "labels.json"
 DECISION, REPLIES, CONFIG, METRICS = "decision.json", "replies.json", "config.json", "metrics.json"
@@ -37,9 +42,9 @@ class BundleError(RuntimeError):
 class Bundle:
     """A trained model and everything needed to answer with it; `tag_set` names the tagging
     head's outputs (None: an intent-only model), `synonyms` map lower-cased entity text to its
-    value."""
+    value. `net` is None in a bundle read from `folder` until `network()` reads it."""
 
-    net: IntentNet
+    net: IntentNet | None
     tokenizer: IntentTokenizer
     labels: LabelSet
     decision: OosDecision
@@ -49,6 +54,27 @@ class Bundle:
     tag: str | None = None
     tag_set: TagSet | None = None
     synonyms: dict[str, str] = field(default_factory=dict)
+    folder: Path | None = None
+    _graphs: Graphs | None = field(default=None, init=False, repr=False)
+
+    def network(self) -> IntentNet:
+        """The torch network, read from `folder` on first use (only then is torch imported)."""
+        if self.net is None:
+            if self.folder is None:
+                raise BundleError("a bundle with neither a network nor a folder to read it from")
+            from intentbot.weights import read_network  # torch: only where a network is asked for
+
+            self.net = read_network(self.folder)
+        return self.net
+
+    def graphs(self) -> Graphs:
+        """The ONNX graphs the engine runs: those read with the bundle, else written from the
+        network once (a bundle in memory, or one saved before graphs were)."""
+        if self._graphs is None:
+            from intentbot.engine.graph import graphs_of  # torch, as `network` needs it anyway
+
+            self._graphs = graphs_of(self.network())
+        return self._graphs
 
     @property
     def oos_label(self) -> str:
@@ -73,12 +99,13 @@ class Bundle:
 
 def write_bundle(bundle: Bundle, folder: Path) -> None:
     """Write every file of `bundle` into `folder` (which exists)."""
-    state = {name: tensor.contiguous() for name, tensor in bundle.net.state_dict().items()}
-    save_file(state, folder / WEIGHTS)
+    from intentbot.weights import write_network  # torch: writing is training's side
+
+    write_network(bundle.network(), folder)
+    write_graphs(bundle.graphs(), folder)
     bundle.tokenizer.save(folder / TOKENIZER)
     bundle.labels.save(folder / LABELS)
     for name, record in (
-        (NET, bundle.net.config.to_dict()),
         (DECISION, bundle.decision.to_dict()),
         (REPLIES, bundle.replies),
         (CONFIG, bundle.config),
@@ -91,38 +118,39 @@ def write_bundle(bundle: Bundle, folder: Path) -> None:
 
 
 def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
-    """Rebuild the model written into `folder`; any missing or damaged file is named."""
+    """The model written into `folder`, ready to answer; any missing or damaged file it needs
+    is named (the network's own files when the network is first read)."""
+    num_tags = read_json(folder / NET).get("num_tags", 0)
+    if isinstance(num_tags, bool) or not isinstance(num_tags, int) or num_tags < 0:
+        raise BundleError(f"{folder / NET}: num_tags is {num_tags!r}, not a count")
     try:
-        net = IntentNet(NetConfig.from_dict(_read_json(folder / NET)))
-    except (KeyError, TypeError, ValueError) as error:
-        raise BundleError(f"{folder / NET}: not a network description ({error!r})") from None
-    try:
-        net.load_state_dict(load_file(folder / WEIGHTS))
-    except (SafetensorError, OSError) as error:
-        raise BundleError(f"{folder / WEIGHTS}: unreadable weights ({error})") from None
-    except RuntimeError as error:  # names and shapes differ from what net.json describes
-        raise BundleError(
-            f"{folder / WEIGHTS}: does not fit the network in {folder / NET} ({error})"
-        ) from None
-    net.eval()
-    tag_set, synonyms = _read_tags(folder / TAGS, net.config.num_tags)
+        graphs = read_graphs(folder)
+    except GraphFileError as error:
+        raise BundleError(str(error)) from None
+    tag_set, synonyms = _read_tags(folder / TAGS, num_tags)
     try:
         tokenizer = IntentTokenizer.load(folder / TOKENIZER)
         labels = LabelSet.load(folder / LABELS)
     except ValueError as error:
         raise BundleError(str(error)) from None
-    return Bundle(
-        net=net,
+    bundle = Bundle(
+        net=None,
         tokenizer=tokenizer,
         labels=labels,
         decision=_read_decision(folder / DECISION),
-        replies=_read_json(folder / REPLIES),
-        config=_read_json(folder / CONFIG),
-        metrics=_read_json(folder / METRICS),
+        replies=read_json(folder / REPLIES),
+        config=read_json(folder / CONFIG),
+        metrics=read_json(folder / METRICS),
         tag=tag,
         tag_set=tag_set,
         synonyms=synonyms,
+        folder=folder,
     )
+    if graphs is None:
+        bundle.graphs()  # saved before the graphs were: written from its network now
+    else:
+        bundle._graphs = graphs
+    return bundle
 
 
 def _read_tags(path: Path, num_tags: int) -> tuple[TagSet | None, dict[str, str]]:
@@ -134,7 +162,7 @@ def _read_tags(path: Path, num_tags: int) -> tuple[TagSet | None, dict[str, str]
                 "export the model again"
             )
         return None, {}
-    record = _read_json(path)
+    record = read_json(path)
     synonyms = record.get("synonyms", {})
     if not isinstance(synonyms, dict) or not all(
         isinstance(item, str) for pair in synonyms.items() for item in pair
@@ -153,7 +181,7 @@ def _read_tags(path: Path, num_tags: int) -> tuple[TagSet | None, dict[str, str]
 
 
 def _read_decision(path: Path) -> OosDecision:
-    record = _read_json(path)
+    record = read_json(path)
     known = OosDecision.__dataclass_fields__
     for key, value in record.items():
         if key not in known:
@@ -163,7 +191,8 @@ def _read_decision(path: Path) -> OosDecision:
     return OosDecision(**record)
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A bundle file holding one JSON object; unreadable or anything else is named."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:

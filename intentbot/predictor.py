@@ -4,6 +4,7 @@ the entities of a model with a tagging head.
 Training (validation and test scoring), evaluation, the HTTP service and the local chat all
 call `Predictor`, so they cannot disagree. It computes logits with ONNX Runtime by default
 (`engine`, see intentbot/engine/runtime.py); `engine="torch"` runs the same weights in torch.
+numpy throughout: with the ONNX engine a process that predicts never imports torch.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import torch
+import numpy as np
 
 from intentbot.bundle import Bundle
 from intentbot.engine.runtime import make_engine
-from intentbot.oos import OosDecision
+from intentbot.oos import OosDecision, top_classes
 from intentbot.tagging import ExtractedEntity, decode
 
 
@@ -46,7 +47,8 @@ class Prediction:
 class Predictor:
     """A bundle ready to answer: texts -> logits -> `Prediction`s. The only inference path, so
     training's scores, evaluation, the service and the chat cannot disagree; `threshold` and
-    `ambiguity_threshold` override the bundle's decision when given."""
+    `ambiguity_threshold` override the bundle's decision when given; `threads`: how many length
+    groups of a batch run at once (default: `intentbot.engine.runtime.default_threads`)."""
 
     def __init__(
         self,
@@ -56,13 +58,13 @@ class Predictor:
         batch_size: int = 256,
         sort_by_length: bool = True,
         engine: str = "onnx",
+        threads: int | None = None,
     ) -> None:
         overrides = {"threshold": threshold, "ambiguity_threshold": ambiguity_threshold}
         self.decision = replace(
             bundle.decision, **{key: value for key, value in overrides.items() if value is not None}
         )
-        self.net = bundle.net.eval()
-        self.engine = make_engine(self.net, engine)
+        self.engine = make_engine(bundle, engine, threads)
         self.tokenizer = bundle.tokenizer
         self.labels = bundle.labels
         self.tag_set, self.synonyms = bundle.tag_set, bundle.synonyms
@@ -83,18 +85,26 @@ class Predictor:
         """The intent a `Prediction` names when it is out of scope."""
         return self.labels.oos_label
 
-    def logits(self, texts: Sequence[str]) -> torch.Tensor:
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
         """(N, C) raw logits in the order of `texts`, computed in chunks of `batch_size`."""
         return self.infer(texts, entities=False)[0]
 
-    @torch.inference_mode()
+    def decide(
+        self, texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, list[list[ExtractedEntity]]]:
+        """Calibrated probabilities (N, C), the out-of-scope flags (N,) and the entities of
+        `texts`: what scoring needs of the whole distribution, where `predict` keeps its top."""
+        logits, found = self.infer(texts)
+        probs = self.decision.probabilities(logits)
+        return probs, self.decision.out_of_scope(probs, self.labels.oos_index), found
+
     def infer(
         self, texts: Sequence[str], entities: bool = True
-    ) -> tuple[torch.Tensor, list[list[ExtractedEntity]]]:
+    ) -> tuple[np.ndarray, list[list[ExtractedEntity]]]:
         """(N, C) raw logits and each text's entities, in the order of `texts`; the entities are
         [] without a tagging head or `entities`, and then no offsets are computed."""
         if not texts:
-            return torch.empty(0, len(self.labels)), []
+            return np.empty((0, len(self.labels)), np.float32), []
         tagging = entities and self.tag_set is not None
         order = list(range(len(texts)))
         sort = self.sort_by_length and len(texts) > 1
@@ -109,13 +119,11 @@ class Predictor:
             ids, lengths, offsets = self.tokenizer.encode_with_offsets(chunk)
             intents, tags = self.engine(ids, lengths)
             chunks.append(intents)
-            found += decode(
-                tags.numpy(), lengths.numpy(), offsets, chunk, self.tag_set, self.synonyms
-            )
-        logits = torch.cat(chunks) if len(chunks) > 1 else chunks[0]  # (N, C) in `order`
+            found += decode(tags, lengths, offsets, chunk, self.tag_set, self.synonyms)
+        logits = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]  # (N, C) in `order`
         if sort:
-            restored = torch.empty_like(logits)
-            restored[torch.tensor(order)] = logits
+            restored = np.empty_like(logits)
+            restored[order] = logits
             logits = restored
         if not tagging:
             return logits, [[] for _ in texts]
@@ -129,14 +137,14 @@ class Predictor:
         `top_k` most likely intents as its ranking and the entities found."""
         logits, found = self.infer(texts)
         probs = self.decision.probabilities(logits)  # (N, C)
-        top = probs.topk(min(max(top_k, 2), probs.size(-1)), dim=-1)
+        top_values, top_indices = top_classes(probs, max(top_k, 2))
         flagged = self.decision.out_of_scope_from_top(
-            top.values, top.indices, self.labels.oos_index
+            top_values, top_indices, self.labels.oos_index
         )
         names = self.labels.names
         predictions = []
         for text, values, indices, out_of_scope, entities in zip(
-            texts, top.values.tolist(), top.indices.tolist(), flagged.tolist(), found, strict=True
+            texts, top_values.tolist(), top_indices.tolist(), flagged.tolist(), found, strict=True
         ):
             ranking = [
                 ScoredIntent(names[i], value)

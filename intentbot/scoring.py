@@ -110,13 +110,20 @@ def _rate(hits: torch.Tensor) -> float:
     return float(hits.float().mean()) if hits.numel() else 0.0
 
 
+def decisions(
+    predictor: Predictor, examples: Sequence[Example]
+) -> tuple[torch.Tensor, torch.Tensor, list[list[ExtractedEntity]]]:
+    """The predictor's calibrated probabilities (N, C), out-of-scope flags (N,) and entities
+    over `examples`, as tensors for the scores."""
+    probs, flagged, found = predictor.decide([example.text for example in examples])
+    return torch.from_numpy(probs), torch.from_numpy(flagged), found
+
+
 def score_examples(predictor: Predictor, examples: Sequence[Example]) -> dict[str, float]:
     """Run the predictor's final decision over labelled examples and score it; with gold
     entities, also the entity figures and `sentence_accuracy` (intent and every span right)."""
     labels = predictor.labels
-    logits, found = predictor.infer([example.text for example in examples])
-    probs = predictor.decision.probabilities(logits)
-    flagged = predictor.decision.out_of_scope(probs, labels.oos_index)
+    probs, flagged, found = decisions(predictor, examples)
     index = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
     targets = index.targets([example.intent for example in examples])
     scores = score(probs, flagged, targets, labels.oos_index)

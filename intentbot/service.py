@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import bentoml
-import torch
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
@@ -66,14 +65,16 @@ class IntentService:
     stored_model = bentoml.models.BentoModel(SETTINGS.model or DEFAULT_MODEL)
 
     def __init__(self) -> None:
-        if SETTINGS.torch_threads:
-            torch.set_num_threads(SETTINGS.torch_threads)
         _log_as_bentoml(logger)
         tag = SETTINGS.model or packed_model(IntentService.bento) or DEFAULT_MODEL
         bundle = load_bundle(tag)
         logger.info("serving model %s", bundle.tag)
         self.predictor = Predictor(
-            bundle, SETTINGS.threshold, SETTINGS.ambiguity_threshold, engine=SETTINGS.engine
+            bundle,
+            SETTINGS.threshold,
+            SETTINGS.ambiguity_threshold,
+            engine=SETTINGS.engine,
+            threads=SETTINGS.torch_threads or None,
         )
         replies = replies_with_override(
             bundle.replies, bundle.labels, SETTINGS.replies, bundle.entity_types

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
 PAD, UNK, BOS = "[PAD]", "[UNK]", "[BOS]"
@@ -113,17 +112,17 @@ class IntentTokenizer:
         """Rows the embedding table needs, special tokens included."""
         return self._tokenizer.get_vocab_size()
 
-    def encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Padded ids (B, T) and true lengths (B,) for a batch of texts."""
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Padded ids (B, T) and true lengths (B,), int64, for a batch of texts. numpy, not
+        torch: the serving engine reads numpy, and training shares the memory for free."""
         encodings = self._tokenizer.encode_batch_fast(list(texts))  # no offsets: not needed
-        # numpy builds small arrays from lists faster than torch.tensor; sharing is free
         ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
         lengths = np.array([sum(encoding.attention_mask) for encoding in encodings], np.int64)
-        return torch.from_numpy(ids), torch.from_numpy(lengths)
+        return ids, lengths
 
     def encode_with_offsets(
         self, texts: Sequence[str]
-    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`encode` plus each token's (start, end) character offsets into its original text,
         (B, T, 2); [BOS] and padding have (0, 0). Only entity tagging needs them, and computing
         them slows `encode`, which stays without."""
@@ -131,7 +130,7 @@ class IntentTokenizer:
         ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
         lengths = np.array([sum(encoding.attention_mask) for encoding in encodings], np.int64)
         offsets = np.array([encoding.offsets for encoding in encodings], np.int64)
-        return torch.from_numpy(ids), torch.from_numpy(lengths), offsets.reshape(*ids.shape, 2)
+        return ids, lengths, offsets.reshape(*ids.shape, 2)
 
     def tokens(self, text: str) -> list[str]:
         """The tokens of one text, for people inspecting what the model sees."""

@@ -28,7 +28,7 @@ from intentbot.cli import exit_on_user_error
 from intentbot.console import make_console, print_step
 from intentbot.labels import LabelSet
 from intentbot.model import HeadConfig, NetConfig
-from intentbot.oos import OosDecision, fit_temperature, fit_threshold
+from intentbot.oos import OosDecision
 from intentbot.predictor import Predictor
 from intentbot.pretrained import (
     START_TOKEN,
@@ -42,6 +42,7 @@ from intentbot.splits import BUNDLED_DATA, Splits
 from intentbot.store import export_bundle
 from intentbot.tagging import TagSet
 from intentbot.tokenizer import IntentTokenizer
+from intentbot.training.calibration import fit_temperature, fit_threshold
 from intentbot.training.curves import plot_curves
 from intentbot.training.datamodule import IntentDataModule
 from intentbot.training.history import LOG_FILE, log_files, read_history
@@ -132,20 +133,18 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
         module.load_state_dict(best["state_dict"])
         _log("best checkpoint", checkpoint.best_model_path, path=True)
-    net = module.net.eval()
-    raw = Predictor(
-        Bundle(net, tokenizer, labels, OosDecision(), tag_set=tag_set, synonyms=splits.synonyms)
-    )
     bundle = Bundle(
-        net=net,
+        net=module.net.eval(),
         tokenizer=tokenizer,
         labels=labels,
-        decision=_fit_decision(cfg, raw, splits),
+        decision=OosDecision(),  # until fitted on validation, with the bundle's own engine
         replies=load_replies(cfg.replies or BUNDLED_DATA / "replies.yaml"),
         config=OmegaConf.to_container(cfg, resolve=True),
         tag_set=tag_set,
         synonyms=splits.synonyms,
     )
+    raw = Predictor(bundle)
+    bundle.decision = _fit_decision(cfg, raw, splits)
     predictor = raw.with_decision(bundle.decision)
     metrics = {
         "val": score_examples(predictor, splits.val),
@@ -222,8 +221,9 @@ def _fit_decision(cfg: DictConfig, predictor: Predictor, splits: Splits) -> OosD
     """Temperature, then the out-of-scope threshold, both on the validation split."""
     logits = predictor.logits([example.text for example in splits.val])
     targets = torch.tensor(predictor.labels.indices(example.intent for example in splits.val))
-    temperature = fit_temperature(logits, targets) if cfg.oos.calibrate else 1.0
-    probs = torch.softmax(logits / temperature, dim=-1)
+    temperature = fit_temperature(torch.from_numpy(logits), targets) if cfg.oos.calibrate else 1.0
+    # the probabilities the decision will compute: the threshold is fitted on those very numbers
+    probs = torch.from_numpy(OosDecision(temperature=temperature).probabilities(logits))
     threshold = fit_threshold(
         probs, targets, predictor.labels.oos_index, cfg.oos.keep_in_scope, cfg.oos.objective
     )

@@ -118,7 +118,7 @@ def run(command: Sequence[str], timeout: float, **kwargs) -> subprocess.Complete
 def test_built_bento_serves_from_its_own_requirements(trained_model, tmp_path: Path) -> None:
     """Build the bento with the trained model, move it to a new store the way a deployment
     gets it (`bentoml export` / `bentoml import`), install only the requirements the bento lists
-    into a new virtual environment (torch first: the CPU build) and serve it from there."""
+    into a new virtual environment and serve it from there."""
     # 1. Build from the repository into the fixture's store, which holds the model.
     build_env = {
         **ENV,
@@ -147,7 +147,6 @@ def test_built_bento_serves_from_its_own_requirements(trained_model, tmp_path: P
     venv = tmp_path / "venv"
     python = venv / "bin" / "python"
     run([sys.executable, "-m", "venv", venv], timeout=300)
-    run([python, "-m", "pip", "install", "-q", "torch==2.13.0"], timeout=900, env=ENV)
     run([python, "-m", "pip", "install", "-q", "-r", requirements_file], timeout=1200, env=ENV)
     probe = textwrap.dedent(
         """
@@ -160,7 +159,8 @@ def test_built_bento_serves_from_its_own_requirements(trained_model, tmp_path: P
     )
     checked = ["intentbot", *TRAINING_STACK]
     installed = json.loads(run([python, "-c", probe, *checked], 120, cwd=tmp_path).stdout)
-    # the served code can only be the bento's, and no training package came in by the way
+    # the served code can only be the bento's, and no training package (torch included) came in
+    # by the way
     assert installed == {"bentoml": bentoml_version, "present": []}
 
     home = tmp_path / "bentoml-home"

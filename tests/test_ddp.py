@@ -63,7 +63,7 @@ def test_ddp_spawn_trains_on_two_processes_and_the_model_loads_and_predicts(tmp_
     bundle = load_bundle(metrics["model_tag"])
     best = next((run_dir / "checkpoints").glob("best*.ckpt"))
     trained = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-    for name, tensor in bundle.net.state_dict().items():
+    for name, tensor in bundle.network().state_dict().items():
         assert torch.equal(tensor, trained[f"net.{name}"]), name
     prediction = Predictor(bundle).predict(["example 3 about b"])[0]
     assert prediction.intent in bundle.labels.names and 0.0 < prediction.confidence <= 1.0

@@ -4,17 +4,20 @@ a tagging head, both graph forms, the grouped batch path, and a trained model en
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from intentbot.encoder import POOLINGS, EncoderConfig
-from intentbot.engine import runtime as engine_module
-from intentbot.engine.graph import to_onnx
+from intentbot.engine import graph as graph_module
+from intentbot.engine.files import read_graphs, write_graphs
+from intentbot.engine.graph import graphs_of, to_onnx
 from intentbot.engine.kinds import KINDS
-from intentbot.engine.runtime import FOLDED_FROM, GROUP, OnnxEngine, make_engine, onnx_session
-from intentbot.model import IntentNet, NetConfig, Outputs
+from intentbot.engine.reference import torch_engine
+from intentbot.engine.runtime import FOLDED_FROM, GROUP, Answer, OnnxEngine, onnx_session
+from intentbot.model import IntentNet, NetConfig
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
 
@@ -36,28 +39,22 @@ def random_net(
     return IntentNet(NetConfig(VOCAB, CLASSES, encoder=encoder, num_tags=num_tags)).eval()
 
 
-def padded_batch(lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def padded_batch(lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Random ids, padded with 0 after each length, as the tokenizer pads."""
-    generator = torch.Generator().manual_seed(1)
-    lengths_tensor = torch.tensor(lengths)
-    ids = torch.randint(3, VOCAB, (len(lengths), max(lengths)), generator=generator)
-    ids[torch.arange(max(lengths))[None, :] >= lengths_tensor[:, None]] = 0
-    return ids, lengths_tensor
+    generator = np.random.default_rng(1)
+    ids = generator.integers(3, VOCAB, (len(lengths), max(lengths)), dtype=np.int64)
+    ids[np.arange(max(lengths))[None, :] >= np.array(lengths)[:, None]] = 0
+    return ids, np.array(lengths, np.int64)
 
 
-def torch_logits(net: IntentNet, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    with torch.inference_mode():
-        return net(ids, lengths)
-
-
-def assert_same_outputs(got: Outputs, expected: Outputs, lengths: torch.Tensor) -> None:
+def assert_same_outputs(got: Answer, expected: Answer, lengths: np.ndarray) -> None:
     """Equal logits, and equal tag logits on real tokens (padding may hold anything)."""
-    torch.testing.assert_close(got.intents, expected.intents, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(got.intents, expected.intents, atol=1e-5, rtol=1e-5)
     assert (got.tags is None) == (expected.tags is None)
     if expected.tags is not None:
         assert got.tags.shape == expected.tags.shape
-        real = torch.arange(expected.tags.size(1))[None, :] < lengths[:, None]  # (B, T)
-        torch.testing.assert_close(got.tags[real], expected.tags[real], atol=1e-5, rtol=1e-5)
+        real = np.arange(expected.tags.shape[1])[None, :] < lengths[:, None]  # (B, T)
+        np.testing.assert_allclose(got.tags[real], expected.tags[real], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -69,11 +66,10 @@ def test_graph_computes_what_torch_computes(
 ) -> None:
     net = random_net(kind, pooling, layers, bidirectional, num_tags)
     ids, lengths = padded_batch([5, 1, 3, 5, 2])
-    answers = onnx_session(to_onnx(net, fold))(ids.numpy(), lengths.numpy())
+    answers = onnx_session(to_onnx(net, fold))(ids, lengths)
     assert len(answers) == (2 if num_tags else 1)  # an intent-only graph stays as it was
-    got = Outputs(*(torch.from_numpy(answer) for answer in answers), *[None][: 2 - len(answers)])
-    with torch.inference_mode():
-        assert_same_outputs(got, net.outputs(ids, lengths), lengths)
+    got = Answer(answers[0], answers[1] if num_tags else None)
+    assert_same_outputs(got, torch_engine(net)(ids, lengths), lengths)
 
 
 @pytest.mark.parametrize(("threads", "num_tags"), [(1, 0), (2, 0), (1, TAGS), (2, TAGS)])
@@ -81,31 +77,51 @@ def test_grouped_batches_keep_order_and_values(threads: int, num_tags: int) -> N
     """Several length groups, lengths in no order: each row must come back in its place."""
     net = random_net("gru", "max", num_tags=num_tags)
     lengths = [(7 * index) % 11 + 1 for index in range(3 * GROUP + 5)]
-    ids, lengths_tensor = padded_batch(lengths)
-    engine = OnnxEngine(net, threads=threads)
+    ids, lengths = padded_batch(lengths)
+    engine = OnnxEngine(graphs_of(net), threads=threads)
     assert len(ids) >= FOLDED_FROM  # the folded, grouped path
-    reference = make_engine(net, "torch")
-    with torch.inference_mode():
-        assert_same_outputs(
-            engine(ids, lengths_tensor), reference(ids, lengths_tensor), lengths_tensor
-        )
-        few_ids, few_lengths = ids[: FOLDED_FROM - 1], lengths_tensor[: FOLDED_FROM - 1]
-        assert_same_outputs(  # the fused path
-            engine(few_ids, few_lengths), reference(few_ids, few_lengths), few_lengths
-        )
+    reference = torch_engine(net)
+    assert_same_outputs(engine(ids, lengths), reference(ids, lengths), lengths)
+    few_ids, few_lengths = ids[: FOLDED_FROM - 1], lengths[: FOLDED_FROM - 1]
+    assert_same_outputs(  # the fused path
+        engine(few_ids, few_lengths), reference(few_ids, few_lengths), few_lengths
+    )
 
 
 def test_a_table_too_large_to_fold_falls_back_to_the_fused_graph(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(engine_module, "FOLD_LIMIT_BYTES", 0)
+    monkeypatch.setattr(graph_module, "FOLD_LIMIT_BYTES", 0)
     net = random_net("lstm", "mean")
     ids, lengths = padded_batch([4, 2, 6] * 10)
-    engine = OnnxEngine(net)
-    assert engine._folded is None
-    torch.testing.assert_close(
-        engine(ids, lengths).intents, torch_logits(net, ids, lengths), atol=1e-5, rtol=1e-5
-    )
+    graphs = graphs_of(net)
+    assert graphs.folded is None
+    assert OnnxEngine(graphs)._folded is None
+    assert_same_outputs(OnnxEngine(graphs)(ids, lengths), torch_engine(net)(ids, lengths), lengths)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_graphs_written_to_files_answer_as_the_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fold: bool
+) -> None:
+    """What a serving process loads (no torch) answers as the graphs written from the network;
+    a network too large to fold writes no folded files."""
+    if not fold:
+        monkeypatch.setattr(graph_module, "FOLD_LIMIT_BYTES", 0)
+    net = random_net("gru", "attention", num_tags=TAGS)
+    write_graphs(graphs_of(net), tmp_path)
+    read = read_graphs(tmp_path)
+    assert (read.folded is not None) == fold == (tmp_path / "folded.onnx").exists()
+    assert read.fused.origin == str(tmp_path / "fused.onnx")
+    ids, lengths = padded_batch([5, 1, 3, 5, 2] * 3)  # past FOLDED_FROM: the folded graph
+    engine = OnnxEngine(read)
+    reference = torch_engine(net)
+    assert_same_outputs(engine(ids, lengths), reference(ids, lengths), lengths)
+    assert_same_outputs(engine(ids[:1], lengths[:1]), reference(ids[:1], lengths[:1]), lengths[:1])
+
+
+def test_a_folder_without_graphs_reads_as_none(tmp_path: Path) -> None:
+    assert read_graphs(tmp_path) is None
 
 
 def test_trained_model_gives_the_same_answers_on_both_engines(trained_model) -> None:
@@ -117,15 +133,15 @@ def test_trained_model_gives_the_same_answers_on_both_engines(trained_model) -> 
     assert np.allclose([p.confidence for p in on_onnx], [p.confidence for p in on_torch], atol=1e-5)
 
 
-def test_unknown_engine_is_named() -> None:
+def test_unknown_engine_is_named(trained_model) -> None:
     with pytest.raises(ValueError, match=r"engine='tflite' is not one of \('onnx', 'torch'\)"):
-        make_engine(random_net("gru", "max"), "tflite")
+        Predictor(load_bundle(trained_model.tag), engine="tflite")
 
 
 def test_the_engine_leaves_the_floating_point_mode_alone() -> None:
     """ONNX Runtime can flush subnormals to zero on the thread that runs it; that would change
     arithmetic for the whole process (hypothesis, numpy), so the engine must not ask for it."""
-    engine = OnnxEngine(random_net("gru", "max"), threads=1)
+    engine = OnnxEngine(graphs_of(random_net("gru", "max")), threads=1)
     ids, lengths = padded_batch([3, 2])
     engine(ids, lengths)
     assert np.float32(1.5e-38) / np.float32(4) > 0  # a subnormal result survives

@@ -12,6 +12,7 @@ import torch
 
 from intentbot.bundle import TAGS, Bundle, BundleError, read_bundle, write_bundle
 from intentbot.encoder import POOLINGS, EncoderConfig
+from intentbot.engine.files import graph_files
 from intentbot.engine.kinds import KINDS
 from intentbot.examples import Entity, Example
 from intentbot.labels import LabelSet
@@ -181,16 +182,17 @@ def test_a_tagging_bundle_round_trips(tmp_path: Path) -> None:
 
 
 def test_a_bundle_from_before_entities_loads_as_intent_only(tmp_path: Path) -> None:
-    """What an older version wrote: no tags.json, no num_tags in net.json."""
+    """What an older version wrote: no tags.json, no num_tags in net.json, no engine graphs."""
     tagged = tagging_bundle("lstm", "mean", True)
     net = IntentNet(NetConfig.from_dict({**tagged.net.config.to_dict(), "num_tags": 0})).eval()
     write_bundle(Bundle(net, tagged.tokenizer, tagged.labels, OosDecision()), tmp_path)
-    (tmp_path / TAGS).unlink(missing_ok=True)
+    for path in [tmp_path / TAGS, *graph_files(tmp_path)]:
+        path.unlink(missing_ok=True)
     record = json.loads((tmp_path / "net.json").read_text())
     del record["num_tags"]
     (tmp_path / "net.json").write_text(json.dumps(record))
     loaded = read_bundle(tmp_path)
-    assert loaded.tag_set is None and loaded.net.tagger is None
+    assert loaded.tag_set is None and loaded.network().tagger is None
     predictions = Predictor(loaded).predict(TEXTS)
     assert [p.entities for p in predictions] == [[]] * len(TEXTS)
     reference = Predictor(Bundle(net, tagged.tokenizer, tagged.labels, OosDecision()))
@@ -270,7 +272,7 @@ def test_data_without_entities_trains_the_model_of_before(tmp_path: Path) -> Non
     )
     metrics = train(config, tmp_path / "run")
     bundle = load_bundle(metrics["model_tag"])
-    assert bundle.tag_set is None and bundle.net.config.num_tags == 0
-    assert bundle.net.tagger is None
+    assert bundle.tag_set is None and bundle.network().config.num_tags == 0
+    assert bundle.network().tagger is None
     assert "entity_f1" not in metrics["test"] and "sentence_accuracy" not in metrics["test"]
     assert Predictor(bundle).predict(["example 3 about b"])[0].entities == []

@@ -26,6 +26,8 @@ from intentbot.bundle import (
     WEIGHTS,
     BundleError,
 )
+from intentbot.engine.files import GraphFileError
+from intentbot.predictor import Predictor
 from intentbot.store import STAGING_PREFIX, export_bundle, load_bundle
 from intentbot.train import train
 from tests.conftest import REPO, compose_config
@@ -81,27 +83,34 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+# where each damage shows: reading the bundle, reading its torch network (only evaluation with the
+# torch engine and retraining do), or building the ONNX Runtime engine from the graph files
+LOAD, NETWORK, ENGINE = "load", "network", "engine"
 DAMAGE = {
-    "weights: pickle instead of safetensors": (WEIGHTS, "pickle"),
-    "weights: truncated": (WEIGHTS, truncate),
-    "weights: random bytes": (WEIGHTS, lambda p: p.write_bytes(os.urandom(4096))),
-    "weights: empty": (WEIGHTS, lambda p: p.write_bytes(b"")),
-    "weights: missing": (WEIGHTS, Path.unlink),
-    "weights: wrong shapes": (NET, lambda p: p.write_text(_edit(p, hidden_size=7))),
-    "tokenizer: truncated": (TOKENIZER, truncate),
-    "tokenizer: not a tokenizer": (TOKENIZER, lambda p: p.write_text('{"a": 1}')),
-    "tokenizer: missing": (TOKENIZER, Path.unlink),
-    "labels: truncated": (LABELS, truncate),
-    "labels: wrong shape": (LABELS, lambda p: p.write_text("[1, 2]")),
-    "net: truncated": (NET, truncate),
-    "net: unknown key": (NET, lambda p: p.write_text(_edit(p, surprise=1))),
-    "net: not an object": (NET, lambda p: p.write_text("[]")),
-    "decision: unknown key": (DECISION, lambda p: p.write_text('{"limit": 0.5}')),
-    "decision: not numbers": (DECISION, lambda p: p.write_text('{"threshold": "high"}')),
-    "replies: truncated": (REPLIES, truncate),
-    "replies: invalid UTF-8": (REPLIES, lambda p: p.write_bytes(b'{"a": ["\xff"]}')),
-    "config: missing": (CONFIG, Path.unlink),
-    "metrics: truncated": (METRICS, truncate),
+    "weights: pickle instead of safetensors": (WEIGHTS, "pickle", NETWORK),
+    "weights: truncated": (WEIGHTS, truncate, NETWORK),
+    "weights: random bytes": (WEIGHTS, lambda p: p.write_bytes(os.urandom(4096)), NETWORK),
+    "weights: empty": (WEIGHTS, lambda p: p.write_bytes(b""), NETWORK),
+    "weights: missing": (WEIGHTS, Path.unlink, NETWORK),
+    "weights: wrong shapes": (NET, lambda p: p.write_text(_edit(p, hidden_size=7)), NETWORK),
+    "tokenizer: truncated": (TOKENIZER, truncate, LOAD),
+    "tokenizer: not a tokenizer": (TOKENIZER, lambda p: p.write_text('{"a": 1}'), LOAD),
+    "tokenizer: missing": (TOKENIZER, Path.unlink, LOAD),
+    "labels: truncated": (LABELS, truncate, LOAD),
+    "labels: wrong shape": (LABELS, lambda p: p.write_text("[1, 2]"), LOAD),
+    "net: truncated": (NET, truncate, LOAD),
+    "net: unknown key": (NET, lambda p: p.write_text(_edit(p, surprise=1)), NETWORK),
+    "net: not an object": (NET, lambda p: p.write_text("[]"), LOAD),
+    "decision: unknown key": (DECISION, lambda p: p.write_text('{"limit": 0.5}'), LOAD),
+    "decision: not numbers": (DECISION, lambda p: p.write_text('{"threshold": "high"}'), LOAD),
+    "replies: truncated": (REPLIES, truncate, LOAD),
+    "replies: invalid UTF-8": (REPLIES, lambda p: p.write_bytes(b'{"a": ["\xff"]}'), LOAD),
+    "config: missing": (CONFIG, Path.unlink, LOAD),
+    "metrics: truncated": (METRICS, truncate, LOAD),
+    "fused graph: random bytes": ("fused.onnx", lambda p: p.write_bytes(os.urandom(4096)), ENGINE),
+    "folded graph: truncated": ("folded.onnx", truncate, ENGINE),
+    "fused tables: truncated": ("fused.safetensors", truncate, LOAD),
+    "folded tables: missing": ("folded.safetensors", Path.unlink, LOAD),
 }
 
 
@@ -112,24 +121,35 @@ def _edit(path: Path, **changes) -> str:
     return json.dumps({**record, **changes})
 
 
-@pytest.mark.parametrize(("name", "damage"), DAMAGE.values(), ids=DAMAGE)
-def test_damaged_bundle_file_is_a_bundle_error_naming_it(damaged_copy: Path, name, damage):
+@pytest.mark.parametrize(("name", "damage", "found_by"), DAMAGE.values(), ids=DAMAGE)
+def test_damaged_bundle_file_is_an_error_naming_it(damaged_copy: Path, name, damage, found_by):
     marker = damaged_copy / MARKER
     if damage == "pickle":
         torch.save({"weight": RunsCode(marker)}, damaged_copy / name)
     else:
         damage(damaged_copy / name)
     tag = f"damaged:{damaged_copy.name}"
-    with pytest.raises(BundleError, match=name.replace(".", r"\.")):
-        load_bundle(tag)
+    named = name.replace(".", r"\.")
+    if found_by == LOAD:
+        with pytest.raises(BundleError, match=named):
+            load_bundle(tag)
+    elif found_by == NETWORK:
+        bundle = load_bundle(tag)
+        [answer] = Predictor(bundle).predict(["What time is it?"])  # serving needs no network
+        assert answer.intent == "time"
+        with pytest.raises(BundleError, match=named):
+            bundle.network()
+    else:
+        with pytest.raises(GraphFileError, match=named):
+            Predictor(load_bundle(tag))
     assert not marker.exists()
 
 
 # Export in a child process that stops at one step (as if killed right there) and is SIGKILLed.
 EXPORT_CHILD = """
 import os, shutil, sys, time
-import intentbot.bundle as bundle_module
 import intentbot.store as store
+import intentbot.weights as weights_module
 from bentoml._internal.models import model
 
 bundle = store.load_bundle(sys.argv[1])
@@ -141,7 +161,7 @@ def stop_here(*args, **kwargs):
 
 step = sys.argv[2]
 if step == "weights":          # writing the bundle's files
-    bundle_module.save_file = stop_here
+    weights_module.save_file = stop_here
 elif step == "copy":           # BentoML copying the finished model into a store
     model.shutil.copytree = stop_here
 elif step == "latest":         # the new version is in place, `latest` not switched yet

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from intentbot.oos import OosDecision, fit_temperature, fit_threshold
+from intentbot.oos import OosDecision
 from intentbot.scoring import score
+from intentbot.training.calibration import fit_temperature, fit_threshold
 
 
 def test_decision_flags_oos_class_low_confidence_and_ambiguity():
-    probs = torch.tensor([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]])
+    probs = np.array([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]])
     decision = OosDecision(threshold=0.5, ambiguity_threshold=0.35)
     assert decision.out_of_scope(probs, oos_index=2).tolist() == [False, True, True, True]
     assert OosDecision().out_of_scope(probs, oos_index=None).tolist() == [False] * 4
+
+
+def test_probabilities_are_the_tempered_softmax():
+    logits = torch.randn(50, 7, generator=torch.Generator().manual_seed(0)) * 20
+    probs = OosDecision(temperature=2.5).probabilities(logits.numpy())
+    assert probs.dtype == np.float32
+    np.testing.assert_allclose(probs, torch.softmax(logits / 2.5, dim=-1).numpy(), atol=1e-6)
 
 
 def test_temperature_softens_overconfident_logits():

@@ -58,8 +58,10 @@ def test_training_starts_from_the_table_and_keeps_it_frozen(tmp_path: Path):
     metrics = train(cfg, tmp_path / "run")
     bundle = load_bundle(metrics["model_tag"])
     table = load_pretrained(str(folder)).weights
-    assert bundle.net.embedding.weight.shape == table.shape  # embedding_dim came from the table
-    assert torch.equal(bundle.net.embedding.weight, table)  # frozen: never trained
+    assert (
+        bundle.network().embedding.weight.shape == table.shape
+    )  # embedding_dim came from the table
+    assert torch.equal(bundle.network().embedding.weight, table)  # frozen: never trained
     assert bundle.tokenizer.vocab_size == table.size(0)
     # the pretrained vocabulary, its own start token ([CLS]) first
     assert bundle.tokenizer.tokens("What time is it?") == ["[CLS]", "what", "time", "is", "it", "?"]
@@ -77,7 +79,7 @@ def test_unfrozen_embeddings_train(tmp_path: Path):
         "model_name=pretrained-test",  # intentbot:latest stays the session's model
     )
     bundle = load_bundle(train(cfg, tmp_path / "run")["model_tag"])
-    assert not torch.equal(bundle.net.embedding.weight, load_pretrained(str(folder)).weights)
+    assert not torch.equal(bundle.network().embedding.weight, load_pretrained(str(folder)).weights)
 
 
 def test_minilm_without_its_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch):

@@ -391,21 +391,20 @@ def test_service_methods_in_process(trained_model, monkeypatch: pytest.MonkeyPat
     """The class without a server: BentoML instantiates it the same way."""
     settings = Settings(model=trained_model.tag, torch_threads=2)
     monkeypatch.setattr(service_module, "SETTINGS", settings)
-    threads = torch.get_num_threads()
-    try:
-        service = service_module.IntentService()
-        assert torch.get_num_threads() == 2  # INTENTBOT_TORCH_THREADS
-        assert service.predictor.engine.threads == 2  # ONNX Runtime groups side by side
-    finally:
-        torch.set_num_threads(threads)
+    service = service_module.IntentService()
+    assert service.predictor.engine.threads == 2  # INTENTBOT_TORCH_THREADS: groups side by side
     result = asyncio.run(service.classify(text="What time is it?", top_k=3))
     assert (result.intent, len(result.ranking)) == ("time", 3)
     monkeypatch.setattr(service_module, "SETTINGS", replace(settings, engine="torch"))
-    on_torch = service_module.IntentService()
+    threads = torch.get_num_threads()
+    try:
+        on_torch = service_module.IntentService()
+        assert torch.get_num_threads() == 2  # and torch's own, with engine=torch
+    finally:
+        torch.set_num_threads(threads)
     same = asyncio.run(on_torch.classify(text="What time is it?", top_k=3))
     assert [item.intent for item in same.ranking] == [item.intent for item in result.ranking]
     assert same.confidence == pytest.approx(result.confidence, abs=1e-5)
-    torch.set_num_threads(threads)
     assert service.predictor.decision == load_bundle(trained_model.tag).decision
 
 

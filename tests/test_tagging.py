@@ -133,7 +133,7 @@ def test_gold_tags_decode_to_the_original_spans(tokenizer: IntentTokenizer) -> N
             for row, item in zip(offsets, EXAMPLES, strict=True)
         ]
     )
-    found = decode(logits, lengths.numpy(), offsets, texts, TAGS, {"5 minutes": "PT5M"})
+    found = decode(logits, lengths, offsets, texts, TAGS, {"5 minutes": "PT5M"})
     for item, entities in zip(EXAMPLES, found, strict=True):
         assert [(e.start, e.end, e.entity) for e in entities] == [
             (e.start, e.end, e.entity) for e in item.entities

@@ -16,8 +16,6 @@ from the top layer's per-token outputs (padding positions hold anything).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import onnx
 import torch
@@ -25,19 +23,20 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from intentbot.engine.builder import GraphBuilder, batch_features
-from intentbot.engine.folded import folded_first_layer
+from intentbot.engine.files import Graphs, OnnxModel
+from intentbot.engine.folded import folded_first_layer, table_bytes
 from intentbot.engine.kinds import kind_of
 from intentbot.model import IntentNet
 
 OPSET = 20  # the first with Gelu
+FOLD_LIMIT_BYTES = 512 * 2**20  # MiniLM's 30,522 tokens x BiGRU 192 fold into 141 MB
 
 
-@dataclass(frozen=True)
-class OnnxModel:
-    """The graph, and the large weights it takes as inputs at every run (`GraphBuilder.table`)."""
-
-    proto: onnx.ModelProto
-    tables: dict[str, np.ndarray]
+def graphs_of(net: IntentNet) -> Graphs:
+    """Both forms of `net` that ONNX Runtime runs; no folded form when its table would take
+    more than FOLD_LIMIT_BYTES."""
+    fits = table_bytes(net) <= FOLD_LIMIT_BYTES
+    return Graphs(to_onnx(net, fold=False), to_onnx(net, fold=True) if fits else None)
 
 
 def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
@@ -81,7 +80,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
         opset_imports=[helper.make_opsetid("", OPSET)],
     )
     onnx.checker.check_model(model, full_check=True)
-    return OnnxModel(model, graph.tables)
+    return OnnxModel(model.SerializeToString(), graph.tables)
 
 
 def _mask(graph: GraphBuilder, ids_tb: str) -> str:

@@ -1,57 +1,66 @@
 """Where the logits (and tag logits) are computed: ONNX Runtime (the default) or torch itself.
 
 Both run the same weights with the same arithmetic. ONNX Runtime answers through two graphs of
-one network (`intentbot.engine.graph`): the fused one for a few texts, where a single call's
-latency counts, and the folded one for batches, where arithmetic counts. A batch is cut into
-groups of similar length, each padded only to its own longest text, and the groups run on
-one-thread sessions side by side: no thread waits on another inside an operator. `torch` stays
-for checking the two against each other and for platforms without an onnxruntime wheel.
+one network (`intentbot.engine.files.Graphs`): the fused one for a few texts, where a single
+call's latency counts, and the folded one for batches, where arithmetic counts. A batch is cut
+into groups of similar length, each padded only to its own longest text, and the groups run on
+one-thread sessions side by side: no thread waits on another inside an operator. This module
+imports no torch, so neither does a serving process; `torch` (`intentbot.engine.reference`)
+stays for checking the two against each other and for platforms without an onnxruntime wheel.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
 
-from intentbot.model import IntentNet, Outputs
+from intentbot.engine.files import GraphFileError, Graphs, OnnxModel
 
 if TYPE_CHECKING:
-    from intentbot.engine.graph import OnnxModel
+    from intentbot.bundle import Bundle
 
 ENGINES = ("onnx", "torch")
-Engine = Callable[[torch.Tensor, torch.Tensor], Outputs]  # (ids, lengths) -> logits (and tags)
-Session = Callable[[np.ndarray, np.ndarray], list[np.ndarray]]  # -> logits (and tags)
 FOLDED_FROM = 4  # texts per call from which the folded graph is faster (BENCHMARKS.md)
 GROUP = 48  # texts per length group (48 beat 32 by 2-7 % on CLINC150 batches, 1 and 2 threads)
-FOLD_LIMIT_BYTES = 512 * 2**20  # MiniLM's 30,522 tokens x BiGRU 192 fold into 141 MB
+
+
+class Answer(NamedTuple):
+    """What every engine computes for a batch."""
+
+    intents: np.ndarray  # (B, C) logits
+    tags: np.ndarray | None  # (B, T, K) tag logits, anything on padding; None without a head
+
+
+Engine = Callable[[np.ndarray, np.ndarray], Answer]  # (ids, lengths) -> logits (and tags)
+Session = Callable[[np.ndarray, np.ndarray], list[np.ndarray]]  # -> logits (and tags)
+
+
+def default_threads() -> int:
+    """What torch would choose, without importing it: OMP_NUM_THREADS, else the usable cores."""
+    return int(os.environ.get("OMP_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
 
 
 class OnnxEngine:
-    """ONNX Runtime sessions over a snapshot of `net`'s weights (later training is not seen);
-    `threads` groups run at once (default: torch's thread count); `fold=False` answers batches
-    with the fused graph too, without the folded table's memory."""
+    """ONNX Runtime sessions over `graphs`; `threads` groups run at once (default:
+    `default_threads`); `fold=False` answers batches with the fused graph too, without the
+    folded table's memory."""
 
-    def __init__(self, net: IntentNet, threads: int | None = None, fold: bool = True) -> None:
-        from intentbot.engine.folded import table_bytes
-        from intentbot.engine.graph import to_onnx
-
-        self.threads = threads or torch.get_num_threads()
-        self._fused = onnx_session(to_onnx(net, fold=False))
-        fits = table_bytes(net) <= FOLD_LIMIT_BYTES
-        self._folded = onnx_session(to_onnx(net, fold=True)) if fold and fits else None
+    def __init__(self, graphs: Graphs, threads: int | None = None, fold: bool = True) -> None:
+        self.threads = threads or default_threads()
+        self._fused = onnx_session(graphs.fused)
+        self._folded = onnx_session(graphs.folded) if fold and graphs.folded else None
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
-    def __call__(self, ids: torch.Tensor, lengths: torch.Tensor) -> Outputs:
+    def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> Answer:
         if self._folded is None or len(ids) < FOLDED_FROM:
-            answers = self._fused(ids.numpy(), lengths.numpy())
+            answers = self._fused(ids, lengths)
         else:
-            answers = self._grouped(ids.numpy(), lengths.numpy())
-        tags = torch.from_numpy(answers[1]) if len(answers) > 1 else None
-        return Outputs(torch.from_numpy(answers[0]), tags)
+            answers = self._grouped(ids, lengths)
+        return Answer(answers[0], answers[1] if len(answers) > 1 else None)
 
     def _grouped(self, ids: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
         order = np.argsort(lengths, kind="stable")
@@ -82,9 +91,13 @@ def onnx_session(model: OnnxModel) -> Session:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initializers are not the user's
-    session = onnxruntime.InferenceSession(
-        model.proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    try:
+        session = onnxruntime.InferenceSession(
+            model.graph, options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:  # ONNX Runtime raises its own classes, not exported by name
+        message = f"{model.origin}: not a graph ONNX Runtime can run ({error})"
+        raise GraphFileError(message) from None
 
     names = [output.name for output in session.get_outputs()]  # logits, then tags if any
 
@@ -94,11 +107,14 @@ def onnx_session(model: OnnxModel) -> Session:
     return run
 
 
-def make_engine(net: IntentNet, kind: str = "onnx") -> Engine:
-    """The (ids, lengths) -> `Outputs` function `Predictor` calls; `torch` is `net` itself, so
-    it sees later weight changes where an ONNX engine keeps its snapshot."""
+def make_engine(bundle: Bundle, kind: str = "onnx", threads: int | None = None) -> Engine:
+    """The (ids, lengths) -> `Answer` function `Predictor` calls. `torch` runs the bundle's
+    network itself (and imports torch), so it sees later weight changes where an ONNX engine
+    keeps its snapshot."""
     if kind == "onnx":
-        return OnnxEngine(net)
+        return OnnxEngine(bundle.graphs(), threads)
     if kind == "torch":
-        return net.outputs
+        from intentbot.engine.reference import torch_engine  # torch loads for this engine only
+
+        return torch_engine(bundle.network(), threads)
     raise ValueError(f"engine={kind!r} is not one of {ENGINES}")

@@ -17,6 +17,7 @@ from intentbot.predictor import Predictor
 from intentbot.scoring import (
     ECE_BINS,
     ClassIndex,
+    decisions,
     entity_scores,
     entity_scores_by_type,
     final_predictions,
@@ -85,9 +86,7 @@ def answer(predictor: Predictor, examples: Sequence[Example]) -> Answers:
     labels = predictor.labels
     classes = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
     targets = classes.targets([example.intent for example in examples])
-    logits, found = predictor.infer([example.text for example in examples])
-    probs = predictor.decision.probabilities(logits)
-    flagged = predictor.decision.out_of_scope(probs, labels.oos_index)
+    probs, flagged, found = decisions(predictor, examples)
     return Answers(
         examples=examples,
         labels=labels,

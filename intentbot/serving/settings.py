@@ -14,8 +14,9 @@ BentoML's decorators need some of it when the service module is imported, so it 
     INTENTBOT_MAX_CONCURRENCY      requests in flight before 429s (traffic.max_concurrency, none)
     INTENTBOT_MAX_BODY_BYTES       request body size before a 413 (default: room for the
                                    largest valid batch, see `Settings.body_limit`)
-    INTENTBOT_TORCH_THREADS        threads per worker: torch's, and how many length groups of a
-                                   batch ONNX Runtime runs at once (default 1; 0: torch's choice)
+    INTENTBOT_TORCH_THREADS        threads per worker: how many length groups of a batch ONNX
+                                   Runtime runs at once, and torch's with engine=torch (default
+                                   1; 0: OMP_NUM_THREADS, else one per usable core)
     INTENTBOT_ENGINE               onnx (default) or torch: what computes the logits
     INTENTBOT_COLLECT              a JSON-lines file: keep every request's text and answer there
                                    for review (default: unset, nothing kept)

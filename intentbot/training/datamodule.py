@@ -49,6 +49,7 @@ class EncodedDataset(torch.utils.data.Dataset):
                 torch.tensor(tag_set.token_tags(row[:length].tolist(), example.entities))
                 for row, length, example in zip(offsets, lengths.tolist(), examples, strict=True)
             ]
+        ids = torch.from_numpy(ids)
         self.sequences = [row[:length] for row, length in zip(ids, lengths.tolist(), strict=False)]
         self.targets = torch.tensor(labels.indices(example.intent for example in examples))
         self.pad_id = tokenizer.pad_id

@@ -1,0 +1,25 @@
+"""The torch engine: the bundle's network itself, the reference the ONNX graphs are checked
+against (and the engine where onnxruntime has no wheel). Kept apart from `runtime` so that
+serving with ONNX Runtime never imports torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from intentbot.engine.runtime import Answer, Engine
+from intentbot.model import IntentNet
+
+
+def torch_engine(net: IntentNet, threads: int | None = None) -> Engine:
+    """(ids, lengths) -> `Answer` computed by `net` in eval mode; `threads` sets torch's."""
+    if threads:
+        torch.set_num_threads(threads)
+    net.eval()
+
+    @torch.inference_mode()
+    def run(ids: np.ndarray, lengths: np.ndarray) -> Answer:
+        intents, tags = net.outputs(torch.from_numpy(ids), torch.from_numpy(lengths))
+        return Answer(intents.numpy(), None if tags is None else tags.numpy())
+
+    return run
