@@ -124,7 +124,7 @@ def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
     if isinstance(num_tags, bool) or not isinstance(num_tags, int) or num_tags < 0:
         raise BundleError(f"{folder / NET}: num_tags is {num_tags!r}, not a count")
     try:
-        graphs = read_graphs(folder)
+        graphs = read_graphs(folder, folder / WEIGHTS)
     except GraphFileError as error:
         raise BundleError(str(error)) from None
     tag_set, synonyms = _read_tags(folder / TAGS, num_tags)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from intentbot.bundle import WEIGHTS
 from intentbot.encoder import POOLINGS, EncoderConfig
 from intentbot.engine import graph as graph_module
 from intentbot.engine.files import read_graphs, write_graphs
@@ -20,6 +21,7 @@ from intentbot.engine.runtime import FOLDED_FROM, GROUP, Answer, OnnxEngine, onn
 from intentbot.model import IntentNet, NetConfig
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
+from intentbot.weights import write_network
 
 VOCAB, CLASSES, TAGS = 60, 7, 5
 
@@ -109,9 +111,12 @@ def test_graphs_written_to_files_answer_as_the_network(
     if not fold:
         monkeypatch.setattr(graph_module, "FOLD_LIMIT_BYTES", 0)
     net = random_net("gru", "attention", num_tags=TAGS)
+    write_network(net, tmp_path)
     write_graphs(graphs_of(net), tmp_path)
-    read = read_graphs(tmp_path)
+    read = read_graphs(tmp_path, tmp_path / WEIGHTS)
     assert (read.folded is not None) == fold == (tmp_path / "folded.onnx").exists()
+    # the tables are rebuilt from the weights file, not stored beside it a second time
+    assert (tmp_path / "fused.safetensors").stat().st_size < net.embedding.weight.nbytes
     assert read.fused.origin == str(tmp_path / "fused.onnx")
     ids, lengths = padded_batch([5, 1, 3, 5, 2] * 3)  # past FOLDED_FROM: the folded graph
     engine = OnnxEngine(read)
@@ -121,7 +126,7 @@ def test_graphs_written_to_files_answer_as_the_network(
 
 
 def test_a_folder_without_graphs_reads_as_none(tmp_path: Path) -> None:
-    assert read_graphs(tmp_path) is None
+    assert read_graphs(tmp_path, tmp_path / WEIGHTS) is None
 
 
 def test_trained_model_gives_the_same_answers_on_both_engines(trained_model) -> None:

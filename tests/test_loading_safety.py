@@ -83,15 +83,16 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-# where each damage shows: reading the bundle, reading its torch network (only evaluation with the
-# torch engine and retraining do), or building the ONNX Runtime engine from the graph files
+# where each damage shows: reading the bundle (the weights too: the engine's tables are made from
+# them), reading its torch network (only evaluation with the torch engine and retraining do),
+# or building the ONNX Runtime engine from the graph files
 LOAD, NETWORK, ENGINE = "load", "network", "engine"
 DAMAGE = {
-    "weights: pickle instead of safetensors": (WEIGHTS, "pickle", NETWORK),
-    "weights: truncated": (WEIGHTS, truncate, NETWORK),
-    "weights: random bytes": (WEIGHTS, lambda p: p.write_bytes(os.urandom(4096)), NETWORK),
-    "weights: empty": (WEIGHTS, lambda p: p.write_bytes(b""), NETWORK),
-    "weights: missing": (WEIGHTS, Path.unlink, NETWORK),
+    "weights: pickle instead of safetensors": (WEIGHTS, "pickle", LOAD),
+    "weights: truncated": (WEIGHTS, truncate, LOAD),
+    "weights: random bytes": (WEIGHTS, lambda p: p.write_bytes(os.urandom(4096)), LOAD),
+    "weights: empty": (WEIGHTS, lambda p: p.write_bytes(b""), LOAD),
+    "weights: missing": (WEIGHTS, Path.unlink, LOAD),
     "weights: wrong shapes": (NET, lambda p: p.write_text(_edit(p, hidden_size=7)), NETWORK),
     "tokenizer: truncated": (TOKENIZER, truncate, LOAD),
     "tokenizer: not a tokenizer": (TOKENIZER, lambda p: p.write_text('{"a": 1}'), LOAD),

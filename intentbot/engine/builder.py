@@ -8,6 +8,8 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
+from intentbot.engine.files import TableSource
+
 
 class GraphBuilder:
     """Nodes and weights collected in order; `op` returns its output's name(s)."""
@@ -17,6 +19,7 @@ class GraphBuilder:
         # a loop body's weights live in the outer graph (a body may read outer names)
         self.weights: list[onnx.TensorProto] = outer.weights if outer else []
         self.tables: dict[str, np.ndarray] = outer.tables if outer else {}
+        self.sources: dict[str, TableSource] = outer.sources if outer else {}
         self._counter = outer._counter if outer else [0]
 
     def subgraph(self) -> GraphBuilder:
@@ -35,12 +38,14 @@ class GraphBuilder:
         self.weights.append(numpy_helper.from_array(np.array(array, order="C"), name))  # keeps 0-d
         return name
 
-    def table(self, value: torch.Tensor, prefix: str = "table") -> str:
-        """A large weight passed in at each run instead of stored in the graph: ONNX Runtime then
-        reads the caller's array in place, where an initializer would be copied twice on the
-        way in (the serialised model, the runtime's own tensor)."""
+    def table(self, source: TableSource, weights: dict[str, np.ndarray], prefix: str) -> str:
+        """A large weight made from the network's `weights` by `source`, passed in at each run
+        instead of stored in the graph: ONNX Runtime then reads the caller's array in place,
+        where an initializer would be copied twice on the way in (the serialised model, the
+        runtime's own tensor); a bundle stores the source, not the table."""
         name = self.name(prefix)
-        self.tables[name] = value.detach().cpu().contiguous().numpy()
+        self.tables[name] = source.build(weights.__getitem__)
+        self.sources[name] = source
         return name
 
     def ints(self, *values: int) -> str:

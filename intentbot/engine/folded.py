@@ -14,13 +14,18 @@ at each sequence's true end.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from onnx import TensorProto, helper
 from torch import nn
 
 from intentbot.engine.builder import GraphBuilder, batch_features
+from intentbot.engine.files import TableSource
 from intentbot.engine.kinds import kind_of
 from intentbot.model import IntentNet
+
+# state-dict names of the weights the tables are made from (IntentNet's attribute paths)
+EMBEDDING, ENCODER_RNN = "embedding.weight", "encoder.rnn"
 
 
 def table_bytes(net: IntentNet) -> int:
@@ -30,17 +35,19 @@ def table_bytes(net: IntentNet) -> int:
 
 
 def folded_first_layer(
-    graph: GraphBuilder, net: IntentNet, ids_tb: str, mask: str
+    graph: GraphBuilder, net: IntentNet, weights: dict[str, np.ndarray], ids_tb: str, mask: str
 ) -> tuple[str, str]:
-    """(T, B) ids -> outputs (T, B, directions*H) and final states (directions, B, H)."""
+    """(T, B) ids -> outputs (T, B, directions*H) and final states (directions, B, H); `weights`
+    is `net`'s state dict as arrays."""
     rnn = net.encoder.rnn
     directions, hidden = _directions(rnn), rnn.hidden_size
     readings = [ids_tb]
     if directions == 2:
         readings.append(_reversed(graph, ids_tb))
+    tables = [graph.table(source, weights, "folded") for source in _input_sources(net)]
     inputs = [
-        graph.op("Unsqueeze", [graph.op("Gather", [graph.table(table), ids]), graph.ints(1)])
-        for table, ids in zip(_input_tables(net), readings, strict=True)
+        graph.op("Unsqueeze", [graph.op("Gather", [table, ids]), graph.ints(1)])
+        for table, ids in zip(tables, readings, strict=True)
     ]
     gate_inputs = graph.op("Concat", inputs, axis=1) if directions == 2 else inputs[0]
     steps_mask = graph.op("Unsqueeze", [mask, graph.ints(1, 3)])  # (T, 1, B, 1)
@@ -73,19 +80,20 @@ def _reversed(graph: GraphBuilder, time_major: str) -> str:
 
 
 @torch.no_grad()
-def _input_tables(net: IntentNet) -> list[torch.Tensor]:
-    """Per direction, (V, gates): every token's input term, with the recurrent bias folded in
-    where the cell only adds it (not in the gates whose recurrent term the cell scales, such as
-    the GRU's candidate)."""
+def _input_sources(net: IntentNet) -> list[TableSource]:
+    """Per direction, how its (V, gates) table is made: every token's input term, with the
+    recurrent bias folded in where the cell only adds it (not in the gates whose recurrent term
+    the cell scales, such as the GRU's candidate)."""
     rnn = net.encoder.rnn
     scaled = kind_of(rnn).scaled_gates * rnn.hidden_size
-    tables = []
+    sources = []
     for suffix in ["l0", "l0_reverse"][: _directions(rnn)]:
         bias = getattr(rnn, f"bias_ih_{suffix}") + getattr(rnn, f"bias_hh_{suffix}")
         if scaled:
             bias[-scaled:] = getattr(rnn, f"bias_ih_{suffix}")[-scaled:]
-        tables.append(net.embedding.weight @ getattr(rnn, f"weight_ih_{suffix}").T + bias)
-    return tables
+        weight = f"{ENCODER_RNN}.weight_ih_{suffix}"
+        sources.append(TableSource(EMBEDDING, weight, bias.numpy()))
+    return sources
 
 
 def _cell(body: GraphBuilder, rnn: nn.RNNBase) -> object:

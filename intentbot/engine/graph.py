@@ -23,8 +23,8 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from intentbot.engine.builder import GraphBuilder, batch_features
-from intentbot.engine.files import Graphs, OnnxModel
-from intentbot.engine.folded import folded_first_layer, table_bytes
+from intentbot.engine.files import Graphs, OnnxModel, TableSource
+from intentbot.engine.folded import EMBEDDING, folded_first_layer, table_bytes
 from intentbot.engine.kinds import kind_of
 from intentbot.model import IntentNet
 
@@ -43,14 +43,16 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     """The eval-mode forward pass of `net` (dropout off) as a checked ONNX model; `fold` folds
     the first layer into a lookup table."""
     rnn = net.encoder.rnn
+    weights = {name: tensor.detach().cpu().numpy() for name, tensor in net.state_dict().items()}
     graph = GraphBuilder()
     ids_tb = graph.op("Transpose", ["ids"], perm=[1, 0])  # ONNX recurrences are time-major
     mask = _mask(graph, ids_tb)
     final_state = ""  # set by whichever layer comes last
     if fold:
-        sequence, final_state = folded_first_layer(graph, net, ids_tb, mask)
+        sequence, final_state = folded_first_layer(graph, net, weights, ids_tb, mask)
     else:
-        sequence = graph.op("Gather", [graph.table(net.embedding.weight, "embedding"), ids_tb])
+        embedding = graph.table(TableSource(EMBEDDING), weights, "embedding")
+        sequence = graph.op("Gather", [embedding, ids_tb])
     lengths32 = graph.op("Cast", ["lengths"], to=TensorProto.INT32)
     for layer in range(1 if fold else 0, rnn.num_layers):
         sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
@@ -80,7 +82,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
         opset_imports=[helper.make_opsetid("", OPSET)],
     )
     onnx.checker.check_model(model, full_check=True)
-    return OnnxModel(model.SerializeToString(), graph.tables)
+    return OnnxModel(model.SerializeToString(), graph.tables, graph.sources)
 
 
 def _mask(graph: GraphBuilder, ids_tb: str) -> str:
