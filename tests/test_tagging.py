@@ -74,7 +74,7 @@ def test_roles_and_groups_are_types_of_their_own_that_split_back() -> None:
     one_hot = np.eye(len(tags))[[tags.names.index("B-city|role=to|group=2")]]
     [found] = spans(
         [tags.names.index("B-city|role=to|group=2")],
-        logs(one_hot),
+        np.log(one_hot + 1e-12),
         [(8, 12)],
         "oslo to rome",
         tags,
@@ -134,10 +134,14 @@ def test_gold_tags_decode_to_the_original_spans(tokenizer: IntentTokenizer) -> N
         ]
     )
     found = decode(logits, lengths, offsets, texts, TAGS, {"5 minutes": "PT5M"})
+    softmax_of_the_tag = np.exp(8.0) / (np.exp(8.0) + len(TAGS) - 1)  # one logit of 8, four of 0
     for item, entities in zip(EXAMPLES, found, strict=True):
         assert [(e.start, e.end, e.entity) for e in entities] == [
             (e.start, e.end, e.entity) for e in item.entities
         ]
+        assert [e.confidence for e in entities] == pytest.approx(
+            [softmax_of_the_tag] * len(entities)
+        )
         for entity in entities:
             assert type(entity.start) is int and type(entity.end) is int  # JSON-able
             assert entity.text == item.text[entity.start : entity.end]
@@ -146,28 +150,22 @@ def test_gold_tags_decode_to_the_original_spans(tokenizer: IntentTokenizer) -> N
     assert found[3][0].value == "東京"  # no synonym: the text itself
 
 
-def logs(probs: np.ndarray) -> np.ndarray:
-    """Log-probabilities, as `spans` takes them (zeros become a very negative number)."""
-    return np.log(np.clip(probs, 1e-12, None))
-
-
 def test_confidence_is_the_mean_probability_of_the_span_tags() -> None:
     probs = np.array(
         [[0.9, 0.05, 0.05, 0, 0], [0.1, 0.7, 0.2, 0, 0], [0.1, 0.3, 0.6, 0, 0], [1, 0, 0, 0, 0]]
     )
     offsets = [(0, 2), (3, 6), (7, 11), (12, 13)]
-    (entity,) = spans([OUT, B_CITY, I_CITY, OUT], logs(probs), offsets, "in new york .", TAGS, {})
+    path = [OUT, B_CITY, I_CITY, OUT]
+    (entity,) = spans(path, np.log(probs + 1e-12), offsets, "in new york .", TAGS, {})
     assert (entity.entity, entity.start, entity.end, entity.text) == ("city", 3, 11, "new york")
     assert entity.confidence == pytest.approx(0.65)
     assert entity.role is None and entity.group is None
 
 
 def test_a_new_b_tag_or_a_type_change_starts_a_new_span() -> None:
-    probs = np.full((4, 5), 0.2)
     offsets = [(0, 1), (2, 3), (4, 5), (6, 7)]
-    found = spans(
-        [B_CITY, B_CITY, I_DURATION, I_DURATION], logs(probs), offsets, "a b c d", TAGS, {}
-    )
+    scores = np.zeros((4, 5))  # every tag equally likely
+    found = spans([B_CITY, B_CITY, I_DURATION, I_DURATION], scores, offsets, "a b c d", TAGS, {})
     assert [(e.entity, e.text) for e in found] == [
         ("city", "a"),
         ("city", "b"),
