@@ -42,6 +42,7 @@ from intentbot.splits import BUNDLED_DATA, Splits
 from intentbot.store import export_bundle
 from intentbot.tagging import TagSet
 from intentbot.tokenizer import IntentTokenizer
+from intentbot.training.averaging import MovingAverage
 from intentbot.training.calibration import fit_temperature, fit_threshold
 from intentbot.training.curves import plot_curves
 from intentbot.training.datamodule import IntentDataModule
@@ -109,6 +110,8 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         checkpoint,
         EarlyStopping(monitor, mode="max", patience=cfg.callbacks.patience),
     ]
+    if cfg.callbacks.ema_decay is not None:
+        callbacks.append(MovingAverage(cfg.callbacks.ema_decay))
     if cfg.progress_bar:
         callbacks.append(RichProgressBar())
     loggers = _loggers(cfg, run_dir)
