@@ -22,7 +22,7 @@ class OosDecision:
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """(B, C) logits -> (B, C) calibrated probabilities (float32)."""
-        scaled = logits.astype(np.float32) / np.float32(self.temperature)
+        scaled = logits.astype(np.float32, copy=False) / np.float32(self.temperature)
         exponentials = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
         return exponentials / exponentials.sum(axis=-1, keepdims=True)
 

@@ -156,16 +156,29 @@ class Responder:
         entities = entities or {}
         templates = self.replies.get(intent) or self.replies.get(self.oos_label) or [FALLBACK]
         template = self.rng.choice(_fitting(templates, entities))
-        now = now or datetime.now().astimezone()
-        live = {
-            "time": now.strftime("%H:%M"),
-            "date": f"{now:%A}, {now.day} {now:%B %Y}",
-            "weekday": f"{now:%A}",
-            "result": calculate(text) or UNKNOWN_RESULT if "{result}" in template else "",
-        }
+        names = fields(template)
+        if not names:  # most replies: nothing to fill, no clock to read (on every request)
+            return template.format()  # still turns {{ into {
         # an entity named like a live placeholder ("the weather on {date}") fills it instead
-        filled = {name: entities.get(name, live.get(name, "")) for name in fields(template)}
+        filled = {name: entities[name] for name in names if name in entities}
+        now = now or datetime.now().astimezone()
+        for name in names:
+            if name not in filled:
+                filled[name] = _live(name, now, text)
         return template.format(**filled)
+
+
+def _live(name: str, now: datetime, text: str) -> str:
+    """A live placeholder's value at `now` ("" for a slot no entity filled)."""
+    if name == "time":
+        return now.strftime("%H:%M")
+    if name == "date":
+        return f"{now:%A}, {now.day} {now:%B %Y}"
+    if name == "weekday":
+        return f"{now:%A}"
+    if name == "result":
+        return calculate(text) or UNKNOWN_RESULT
+    return ""
 
 
 def _fitting(templates: Sequence[str], entities: Mapping[str, str]) -> list[str]:

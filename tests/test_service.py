@@ -19,7 +19,7 @@ import torch
 from intentbot import service as service_module
 from intentbot.predictor import Predictor
 from intentbot.serving.answers import rasa_entity
-from intentbot.serving.batching import GATHER_TURNS, MicroBatcher
+from intentbot.serving.batching import GATHER_TURNS, QUIET_TURNS, MicroBatcher
 from intentbot.serving.schemas import (
     Classification,
     ClassifyBatchResponse,
@@ -350,6 +350,24 @@ def test_micro_batcher_waits_for_arrivals_but_not_forever():
     assert len(runs[0]) > 1
     computed = [item for items in runs for item in items]
     assert sorted(computed) == list(range(len(computed)))  # each caller's text, once
+
+
+def test_a_caller_a_few_turns_behind_still_shares_the_pass():
+    """A request read with another reaches the batcher a turn or two later (it is parsed and
+    validated on the way): one turn without a newcomer is no proof that nobody is coming."""
+    runs, run = recorded_passes()
+
+    async def late(batcher: MicroBatcher) -> list[int]:
+        for _ in range(QUIET_TURNS - 1):
+            await asyncio.sleep(0)
+        return await batcher([2])
+
+    async def main() -> list[list[int]]:
+        batcher = MicroBatcher(run, max_batch_size=8)
+        return await asyncio.gather(batcher([1]), late(batcher))
+
+    assert asyncio.run(main()) == [[1], [2]]
+    assert runs == [[1, 2]]
 
 
 def test_micro_batcher_does_not_wait_once_a_full_pass_is_queued():
