@@ -198,16 +198,16 @@ def greedy(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def spans(
     tags: Sequence[int],
-    scores: np.ndarray,
+    probabilities: Sequence[float],
     offsets: Sequence[tuple[int, int]],
     text: str,
     tag_set: TagSet,
     synonyms: Mapping[str, str],
 ) -> list[ExtractedEntity]:
-    """One text's decoded tags (T,), its tag logits (T, K) and token offsets -> its entities,
-    as character spans of the original `text` (the tokenizer's offsets point into it); an
-    entity's confidence is the mean softmax probability of its tokens' tags, computed for those
-    tokens only (most tokens are in no span)."""
+    """One text's decoded tags (T,), each token's probability of its tag (T,; only tokens in a
+    span are read) and token offsets -> its entities, as character spans of the original
+    `text` (the tokenizer's offsets point into it); an entity's confidence is the mean
+    probability of its tokens' tags."""
     tags = [int(tag) for tag in tags]  # plain ints: cheaper to compare than numpy scalars
     found: list[ExtractedEntity] = []
     current: list[int] = []  # token positions of the open span
@@ -217,10 +217,7 @@ def spans(
         # plain ints: offsets may be a numpy array, and answers go out as JSON
         start, end = int(offsets[current[0]][0]), _past_marks(text, int(offsets[current[-1]][1]))
         surface = text[start:end]
-        confidence = sum(
-            1.0 / float(np.exp(scores[position] - scores[position, tags[position]]).sum())
-            for position in current
-        )
+        confidence = sum(probabilities[position] for position in current)
         value = synonyms.get(surface.lower(), surface)
         found.append(
             ExtractedEntity(
@@ -256,11 +253,27 @@ def decode(
     scores = tag_logits[:, 1:]  # (B, T-1, K): real tokens start at 1
     paths = search(scores, lengths - 1)  # (B, T-1); on logits, the path of the log-softmax
     return [
-        spans(path[: length - 1], row_scores, row_offsets[1:], text, tag_set, synonyms)
-        for path, row_scores, row_offsets, length, text in zip(
-            paths, scores, offsets, lengths.tolist(), texts, strict=True
+        spans(path[: length - 1].tolist(), row, row_offsets[1:], text, tag_set, synonyms)
+        for path, row, row_offsets, length, text in zip(
+            paths,
+            _span_probabilities(scores, paths, lengths - 1).tolist(),
+            offsets,
+            lengths.tolist(),
+            texts,
+            strict=True,
         )
     ]
+
+
+def _span_probabilities(scores: np.ndarray, paths: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(B, T) softmax probability of each token's decoded tag, computed in one go for the
+    tokens in a span (most are `O`, and are left at 0): what entity confidences average."""
+    in_span = (paths > 0) & (np.arange(paths.shape[1]) < lengths[:, None])
+    picked = scores[in_span]  # (M, K)
+    chosen = np.take_along_axis(picked, paths[in_span][:, None], axis=-1)  # (M, 1)
+    probabilities = np.zeros(paths.shape, np.float64)
+    probabilities[in_span] = 1.0 / np.exp(picked - chosen).sum(axis=-1)
+    return probabilities
 
 
 def _past_marks(text: str, end: int) -> int:
