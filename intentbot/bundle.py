@@ -62,8 +62,14 @@ class Bundle:
         if self.net is None:
             if self.folder is None:
                 raise BundleError("a bundle with neither a network nor a folder to read it from")
-            from intentbot.weights import read_network  # torch: only where a network is asked for
-
+            try:
+                from intentbot.weights import read_network  # torch: only where it is asked for
+            except ModuleNotFoundError as error:  # a serving install, such as a bento's
+                raise BundleError(
+                    f"{self.folder}: reading the torch network needs {error.name}, which is "
+                    "not installed here (serving with ONNX Runtime does not need it); install "
+                    "torch for INTENTBOT_ENGINE=torch"
+                ) from None
             self.net = read_network(self.folder)
         return self.net
 
@@ -71,8 +77,17 @@ class Bundle:
         """The ONNX graphs the engine runs: those read with the bundle, else written from the
         network once (a bundle in memory, or one saved before graphs were)."""
         if self._graphs is None:
-            from intentbot.engine.graph import graphs_of  # torch, as `network` needs it anyway
-
+            try:
+                from intentbot.engine.graph import graphs_of  # torch, as `network` needs it
+            except ModuleNotFoundError as error:
+                tag = self.tag or "TAG"
+                raise BundleError(
+                    f"{self.folder}: saved before bundles carried their engine graphs, and "
+                    f"writing them needs {error.name}, which is not installed here; export the "
+                    "model again where intentbot is installed for training: python -c "
+                    '"from intentbot.store import export_bundle, load_bundle; '
+                    f"export_bundle(load_bundle('{tag}'), '{tag.split(':')[0]}')\""
+                ) from None
             self._graphs = graphs_of(self.network())
         return self._graphs
 

@@ -20,6 +20,8 @@ import httpx
 import pytest
 import yaml
 
+from intentbot.engine.files import graph_files
+from intentbot.store import load_bundle
 from tests.helpers import TRAINING_STACK, serving_process
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,6 +101,39 @@ def test_service_loads_and_answers_without_the_training_stack(trained_model) -> 
     assert result.returncode == 0, result.stderr[-4000:]
     answers = json.loads(result.stdout.splitlines()[-1])
     assert answers == {"intent": "time", "batch": ["time"] * 5}
+
+
+def test_without_torch_an_older_bundle_and_the_torch_engine_name_the_fix(
+    trained_model, tmp_path: Path
+) -> None:
+    """Where serving installs no torch: a model saved before bundles carried their graphs, and
+    INTENTBOT_ENGINE=torch, are refused with what to do, not a traceback."""
+    older = tmp_path / "older"
+    shutil.copytree(load_bundle(trained_model.tag).folder, older)
+    for path in graph_files(older):
+        path.unlink()
+    code = f"""
+        from pathlib import Path
+        from intentbot.bundle import BundleError, read_bundle
+        from intentbot.predictor import Predictor
+        from intentbot.store import load_bundle
+
+        for attempt in (
+            lambda: read_bundle(Path({str(older)!r}), "intentbot:older"),
+            lambda: Predictor(load_bundle({trained_model.tag!r}), engine="torch"),
+        ):
+            try:
+                attempt()
+            except BundleError as error:
+                print(error)
+    """
+    env = {"BENTOML_HOME": str(trained_model.bentoml_home)}
+    result = run_blocked(code, env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    older_message, torch_message = result.stdout.strip().splitlines()[-2:]
+    assert "saved before bundles carried their engine graphs" in older_message
+    assert "export_bundle(load_bundle('intentbot:older'), 'intentbot')" in older_message
+    assert "install torch for INTENTBOT_ENGINE=torch" in torch_message
 
 
 def run(command: Sequence[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:

@@ -114,7 +114,8 @@ def make_engine(bundle: Bundle, kind: str = "onnx", threads: int | None = None) 
     if kind == "onnx":
         return OnnxEngine(bundle.graphs(), threads)
     if kind == "torch":
+        net = bundle.network()  # first: where torch is missing, it says what to install
         from intentbot.engine.reference import torch_engine  # torch loads for this engine only
 
-        return torch_engine(bundle.network(), threads)
+        return torch_engine(net, threads)
     raise ValueError(f"engine={kind!r} is not one of {ENGINES}")
