@@ -74,8 +74,8 @@ class Predictor:
         self.sort_by_length = sort_by_length
 
     def with_decision(self, decision: OosDecision) -> Predictor:
-        """The same network and engine under another out-of-scope decision: building an
-        engine costs ~0.5 s and, folded, a table per copy."""
+        """The same network and engine under another out-of-scope decision: a new engine would
+        start its ONNX Runtime sessions again."""
         other = copy.copy(self)
         other.decision = decision
         return other

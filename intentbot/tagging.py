@@ -207,8 +207,8 @@ def spans(
     """One text's decoded tags (T,), each token's probability of its tag (T,; only tokens in a
     span are read) and token offsets -> its entities, as character spans of the original
     `text` (the tokenizer's offsets point into it); an entity's confidence is the mean
-    probability of its tokens' tags."""
-    tags = [int(tag) for tag in tags]  # plain ints: cheaper to compare than numpy scalars
+    probability of its tokens' tags. `tags` are plain ints (`decode` passes `tolist()`): they
+    are cheaper to compare than numpy scalars."""
     found: list[ExtractedEntity] = []
     current: list[int] = []  # token positions of the open span
 

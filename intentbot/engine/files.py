@@ -14,6 +14,7 @@ table is rebuilt from the bundle's weights file at load (0.1-0.3 s for MiniLM's 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,13 +103,15 @@ def read_graphs(folder: Path, weights: Path) -> Graphs | None:
     except (SafetensorError, OSError) as error:
         raise GraphFileError(f"{weights}: unreadable weights ({error})") from None
 
+    @functools.cache  # the embedding feeds three tables: read (and copy) it once
     def weight(name: str) -> np.ndarray:
         try:
             return network.get_tensor(name)
         except SafetensorError as error:
             raise GraphFileError(f"{weights}: no readable weight {name!r} ({error})") from None
 
-    read = [_read_form(folder, form, weight) for form in forms]
+    with network:
+        read = [_read_form(folder, form, weight) for form in forms]
     return Graphs(read[0], read[1] if len(read) > 1 else None)
 
 
