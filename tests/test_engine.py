@@ -4,6 +4,7 @@ a tagging head, both graph forms, the grouped batch path, and a trained model en
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,15 @@ from intentbot.engine.files import read_graphs, write_graphs
 from intentbot.engine.graph import graphs_of, to_onnx
 from intentbot.engine.kinds import KINDS
 from intentbot.engine.reference import torch_engine
-from intentbot.engine.runtime import FOLDED_FROM, GROUP, Answer, OnnxEngine, onnx_session
+from intentbot.engine.runtime import (
+    FOLDED_FROM,
+    GROUP,
+    Answer,
+    OnnxEngine,
+    faster,
+    fused_session,
+    onnx_session,
+)
 from intentbot.model import IntentNet, NetConfig
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
@@ -88,6 +97,34 @@ def test_grouped_batches_keep_order_and_values(threads: int, num_tags: int) -> N
     assert_same_outputs(  # the fused path
         engine(few_ids, few_lengths), reference(few_ids, few_lengths), few_lengths
     )
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_session_with_two_threads_inside_computes_what_torch_computes(layers: int) -> None:
+    """The session `fused_session` may keep for one text: the same numbers, whatever it picks."""
+    net = random_net("gru", "max", layers=layers, num_tags=TAGS)
+    ids, lengths = padded_batch([6, 2, 4])
+    reference = torch_engine(net)(ids, lengths)
+    for session in (onnx_session(to_onnx(net), threads=2), fused_session(to_onnx(net), 2)):
+        answers = session(ids, lengths)
+        assert_same_outputs(Answer(answers[0], answers[1]), reference, lengths)
+
+
+def test_the_probe_keeps_the_session_that_answers_sooner() -> None:
+    calls = {"quick": 0, "slow": 0}
+
+    def quick(ids: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        calls["quick"] += 1
+        return [ids]
+
+    def slow(ids: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        calls["slow"] += 1
+        time.sleep(0.002)
+        return [ids]
+
+    assert faster(slow, quick) is quick
+    assert faster(quick, slow) is quick
+    assert calls["quick"] == calls["slow"] > 0  # both timed, the same number of times
 
 
 def test_a_table_too_large_to_fold_falls_back_to_the_fused_graph(

@@ -12,6 +12,8 @@ stays for checking the two against each other and for platforms without an onnxr
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, NamedTuple
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 ENGINES = ("onnx", "torch")
 FOLDED_FROM = 4  # texts per call from which the folded graph is faster (BENCHMARKS.md)
 GROUP = 48  # texts per length group (48 beat 32 by 2-7 % on CLINC150 batches, 1 and 2 threads)
+PROBE_TOKENS = 12  # the probe text `fused_session` times: about a typical utterance, [BOS] in
+PROBE_WARMUP = 3  # runs of each session first, not timed: a new session's first runs allocate
+PROBE_RUNS = 15  # timed runs of each session, alternately; the medians decide
 
 
 class Answer(NamedTuple):
@@ -51,7 +56,7 @@ class OnnxEngine:
 
     def __init__(self, graphs: Graphs, threads: int | None = None, fold: bool = True) -> None:
         self.threads = threads or default_threads()
-        self._fused = onnx_session(graphs.fused)
+        self._fused = fused_session(graphs.fused, self.threads)
         self._folded = onnx_session(graphs.folded) if fold and graphs.folded else None
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
@@ -82,14 +87,41 @@ class OnnxEngine:
         return [logits, tags]
 
 
-def onnx_session(model: OnnxModel) -> Session:
-    """A one-thread session, as a function of (ids, lengths) -> its outputs. One thread: for one
-    text a second thread costs more in hand-offs than it saves (0.49 vs 0.38 ms), and batches
-    run their groups side by side instead."""
+def fused_session(model: OnnxModel, threads: int) -> Session:
+    """The session that answers one to three texts. A second thread inside the recurrent
+    operator pays for a wide or deep encoder and costs for a small one, by amounts that depend
+    on the processor (BENCHMARKS.md: the SNIPS preset 1.83 -> 1.32 ms, a from-scratch default
+    0.25 -> 0.26 ms on one machine), so with `threads` > 1 both are timed at load on a probe
+    text and the faster is kept."""
+    single = onnx_session(model)
+    return single if threads < 2 else faster(single, onnx_session(model, threads))
+
+
+def faster(first: Session, second: Session) -> Session:
+    """Whichever session answers a probe text sooner (median of alternate runs; `first` on a
+    tie)."""
+    ids = np.ones((1, PROBE_TOKENS), np.int64)  # id 1 is in every vocabulary
+    lengths = np.array([PROBE_TOKENS], np.int64)
+    for _ in range(PROBE_WARMUP):
+        first(ids, lengths)
+        second(ids, lengths)
+    seconds: tuple[list[float], list[float]] = ([], [])
+    for _ in range(PROBE_RUNS):
+        for session, times in zip((first, second), seconds, strict=True):
+            started = time.perf_counter()
+            session(ids, lengths)
+            times.append(time.perf_counter() - started)
+    return first if statistics.median(seconds[0]) <= statistics.median(seconds[1]) else second
+
+
+def onnx_session(model: OnnxModel, threads: int = 1) -> Session:
+    """A session with `threads` inside each operator, as a function of (ids, lengths) -> its
+    outputs. Batches run one-thread sessions side by side instead (`OnnxEngine._grouped`)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initializers are not the user's
     try:
         session = onnxruntime.InferenceSession(
