@@ -44,7 +44,10 @@ def test_sorting_by_length_gives_the_reference_answers() -> None:
         bundle = make_bundle(kind, pooling)
         reference = Predictor(bundle, batch_size=4, sort_by_length=False)
         sorted_ = Predictor(bundle, batch_size=4, sort_by_length=True)
-        np.testing.assert_allclose(sorted_.logits(texts), reference.logits(texts), rtol=1e-5)
+        # sorted chunks pad differently, and the fused and folded graphs add in other orders
+        np.testing.assert_allclose(
+            sorted_.logits(texts), reference.logits(texts), rtol=1e-5, atol=1e-6
+        )
         assert [p.intent for p in sorted_.predict(texts)] == [
             p.intent for p in reference.predict(texts)
         ]
