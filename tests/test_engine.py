@@ -105,7 +105,8 @@ def test_a_session_with_two_threads_inside_computes_what_torch_computes(layers: 
     net = random_net("gru", "max", layers=layers, num_tags=TAGS)
     ids, lengths = padded_batch([6, 2, 4])
     reference = torch_engine(net)(ids, lengths)
-    for session in (onnx_session(to_onnx(net), threads=2), fused_session(to_onnx(net), 2)):
+    graph = to_onnx(net)
+    for session in (onnx_session(graph, threads=2), fused_session(graph, 2)):
         answers = session(ids, lengths)
         assert_same_outputs(Answer(answers[0], answers[1]), reference, lengths)
 

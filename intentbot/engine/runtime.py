@@ -30,8 +30,8 @@ FOLDED_FROM = 4  # texts per call from which the folded graph is faster (BENCHMA
 GROUP = 48  # texts per length group (48 beat 32 by 2-7 % on CLINC150 batches, 1 and 2 threads)
 PROBE_TOKENS = 12  # the probe text `fused_session` times: about a typical utterance, [BOS] in
 PROBE_WARMUP = 3  # runs of each session first, not timed: a new session's first runs allocate
-PROBE_RUNS = 15  # timed runs of each session; the medians decide
-PROBE_BLOCKS = 3  # the runs of each session come in this many blocks, taken in turn
+PROBE_BLOCKS = 3  # timed blocks of each session, taken in turn; the medians of all runs decide
+PROBE_BLOCK_RUNS = 5  # runs in a block
 
 
 class Answer(NamedTuple):
@@ -99,9 +99,9 @@ def fused_session(model: OnnxModel, threads: int) -> Session:
 
 
 def faster(first: Session, second: Session) -> Session:
-    """Whichever session answers a probe text sooner: the median of `PROBE_RUNS` runs each, in
-    blocks taken in turn. Not run by run: a two-thread session's idle worker spins for a while
-    after each run, and would slow the run that follows it."""
+    """Whichever session answers a probe text sooner: the median of its runs over
+    `PROBE_BLOCKS` blocks each, taken in turn. Not run by run: a two-thread session's idle
+    worker spins for a while after each run, and would slow the run that follows it."""
     ids = np.ones((1, PROBE_TOKENS), np.int64)  # id 1 is in every vocabulary
     lengths = np.array([PROBE_TOKENS], np.int64)
     for session in (first, second):
@@ -110,7 +110,7 @@ def faster(first: Session, second: Session) -> Session:
     seconds: tuple[list[float], list[float]] = ([], [])
     for _ in range(PROBE_BLOCKS):
         for session, times in zip((first, second), seconds, strict=True):
-            for _ in range(PROBE_RUNS // PROBE_BLOCKS):
+            for _ in range(PROBE_BLOCK_RUNS):
                 started = time.perf_counter()
                 session(ids, lengths)
                 times.append(time.perf_counter() - started)
