@@ -80,7 +80,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         encoder=replace(encoder, embedding_dim=pretrained.dim) if pretrained else encoder,
         head=HeadConfig(**OmegaConf.to_container(cfg.model.head)),
         embedding_dropout=cfg.model.embedding_dropout,
-        word_dropout=cfg.model.word_dropout,
+        word_dropout=word_dropout(cfg.model.word_dropout, pretrained is not None),
         freeze_embedding=bool(pretrained and cfg.model.freeze_embeddings),
         num_tags=len(tag_set) if tag_set else 0,
     )
@@ -176,6 +176,20 @@ def _pretrained(source: str | None) -> PretrainedEmbeddings | None:
     except PretrainedMissing as error:
         _warn(f"{error}; training from scratch (model.pretrained=null)")
         return None
+
+
+# `model.word_dropout: null`: over pretrained embeddings an unseen word already has a vector,
+# and hiding a quarter of the words cost validation accuracy (README "Pretrained embeddings");
+# from scratch [UNK] is all an unseen word gets, and the value there is the one it always had
+WORD_DROPOUT = {"pretrained": 0.1, "scratch": 0.25}
+
+
+def word_dropout(configured: float | None, pretrained: bool) -> float:
+    """The share of training tokens replaced by [UNK]: `model.word_dropout`, or when null the
+    default for the kind of embeddings the network starts from."""
+    if configured is not None:
+        return configured
+    return WORD_DROPOUT["pretrained" if pretrained else "scratch"]
 
 
 def _planned_epochs(cfg: DictConfig, examples: int) -> int:

@@ -10,7 +10,7 @@ import lightning as L
 import pytest
 from lightning.pytorch.callbacks import Callback
 
-from intentbot.train import _planned_epochs, train
+from intentbot.train import _planned_epochs, train, word_dropout
 from tests.conftest import REPO, compose_config
 from tests.helpers import run_cli
 
@@ -119,6 +119,13 @@ def test_the_budget_gives_about_the_same_steps_whatever_the_size(examples, epoch
     assert cfg.trainer.max_epochs is None and cfg.budget.steps == 2500
     assert _planned_epochs(cfg, examples) == epochs
     assert _planned_epochs(compose_config("trainer.max_epochs=7"), examples) == 7
+
+
+def test_word_dropout_left_null_follows_the_embeddings():
+    assert compose_config().model.word_dropout is None
+    assert word_dropout(None, pretrained=True) == 0.1
+    assert word_dropout(None, pretrained=False) == 0.25
+    assert word_dropout(0.0, pretrained=True) == 0.0  # a value given is kept, 0 included
 
 
 def test_the_snips_preset_reads_bio_folders(tmp_path):
