@@ -181,7 +181,8 @@ def _pretrained(source: str | None) -> PretrainedEmbeddings | None:
 # `model.word_dropout: null`: over pretrained embeddings an unseen word already has a vector,
 # and hiding a quarter of the words cost validation accuracy (README "Pretrained embeddings");
 # from scratch [UNK] is all an unseen word gets, and the value there is the one it always had
-WORD_DROPOUT = {"pretrained": 0.1, "scratch": 0.25}
+PRETRAINED_WORD_DROPOUT = 0.1
+SCRATCH_WORD_DROPOUT = 0.25
 
 
 def word_dropout(configured: float | None, pretrained: bool) -> float:
@@ -189,7 +190,7 @@ def word_dropout(configured: float | None, pretrained: bool) -> float:
     default for the kind of embeddings the network starts from."""
     if configured is not None:
         return configured
-    return WORD_DROPOUT["pretrained" if pretrained else "scratch"]
+    return PRETRAINED_WORD_DROPOUT if pretrained else SCRATCH_WORD_DROPOUT
 
 
 def _planned_epochs(cfg: DictConfig, examples: int) -> int:
