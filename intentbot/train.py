@@ -83,6 +83,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         word_dropout=word_dropout(cfg.model.word_dropout, pretrained is not None),
         freeze_embedding=bool(pretrained and cfg.model.freeze_embeddings),
         num_tags=len(tag_set) if tag_set else 0,
+        tag_context=cfg.model.tag_context,
     )
     module = IntentTrainingModule(
         net_config.to_dict(),
@@ -93,7 +94,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     if pretrained:
         module.net.embedding.weight.data.copy_(pretrained.weights)
     datamodule = IntentDataModule(
-        splits, tokenizer, labels, cfg.batch_size, cfg.num_workers, tag_set
+        splits, tokenizer, labels, cfg.batch_size, cfg.num_workers, tag_set, cfg.length_pool
     )
     # a joint model picked on intents alone would keep an epoch whose tags are still untrained
     monitor = cfg.callbacks.entity_monitor if tag_set else cfg.callbacks.monitor

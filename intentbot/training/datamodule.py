@@ -8,13 +8,14 @@ from typing import NamedTuple
 import lightning as L
 import torch
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 
 from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.splits import Splits
 from intentbot.tagging import IGNORE, TagSet
 from intentbot.tokenizer import IntentTokenizer
+from intentbot.training.bucketing import LengthBucketSampler
 
 Item = tuple[torch.Tensor, int, torch.Tensor | None]  # ids (T,), intent, tag ids (T,) or None
 
@@ -76,7 +77,8 @@ class EncodedDataset(torch.utils.data.Dataset):
 class IntentDataModule(L.LightningDataModule):
     """The train/val/test splits as Lightning loaders, encoded with the fitted tokenizer and
     labelled with `labels`' class indices (and `tag_set`'s tags, when given: the training split
-    has entities); only the training loader shuffles."""
+    has entities); only the training loader shuffles, in pools of `length_pool` batches sorted
+    by length (`LengthBucketSampler`)."""
 
     def __init__(
         self,
@@ -86,11 +88,13 @@ class IntentDataModule(L.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         tag_set: TagSet | None = None,
+        length_pool: int = 1,
     ) -> None:
         super().__init__()
         self.splits, self.tokenizer, self.labels = splits, tokenizer, labels
         self.tag_set = tag_set
         self.batch_size, self.num_workers = batch_size, num_workers
+        self.length_pool = length_pool
         self.datasets: dict[str, EncodedDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -102,25 +106,32 @@ class IntentDataModule(L.LightningDataModule):
                     examples, self.tokenizer, self.labels, self.tag_set
                 )
 
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+    def _loader(self, name: str, sampler: LengthBucketSampler | None = None) -> DataLoader:
         dataset = self.datasets[name]
+        batching = (
+            {"batch_sampler": sampler} if sampler is not None else {"batch_size": self.batch_size}
+        )
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
             collate_fn=dataset.collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            **batching,
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled batches of the training split."""
-        return self._loader("train", shuffle=True)
+        """Shuffled batches of the training split, each of utterances of similar length."""
+        dataset = self.datasets["train"]
+        lengths = [len(sequence) for sequence in dataset.sequences]
+        sampler = LengthBucketSampler(
+            RandomSampler(dataset), self.batch_size, False, lengths, self.length_pool
+        )
+        return self._loader("train", sampler)
 
     def val_dataloader(self) -> DataLoader:
         """The validation split in a fixed order: early stopping and checkpoints watch it."""
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
         """The test split for `trainer.test`; train.py's test scores come from `Predictor`."""
-        return self._loader("test", shuffle=False)
+        return self._loader("test")
