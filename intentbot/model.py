@@ -37,7 +37,6 @@ class NetConfig:
     word_dropout: float = 0.0
     freeze_embedding: bool = False  # pretrained embeddings keep their values
     num_tags: int = 0  # BIO tags of the tagging head (`intentbot.tagging.TagSet`); 0: none
-    tag_context: bool = False  # the tagging head also reads the pooled utterance vector
 
     def to_dict(self) -> dict:
         """Plain JSON-able values: for net.json and the checkpoint's hyperparameters."""
@@ -82,8 +81,7 @@ class IntentNet(nn.Module):
         self.head = nn.Sequential(*layers)
         if config.num_tags:
             self.tag_dropout = nn.Dropout(config.head.dropout)
-            width = config.encoder.output_size * (2 if config.tag_context else 1)
-            self.tagger = nn.Linear(width, config.num_tags)
+            self.tagger = nn.Linear(config.encoder.output_size, config.num_tags)
         else:
             self.tagger = None
 
@@ -97,9 +95,6 @@ class IntentNet(nn.Module):
         if self.tagger is None:
             return Outputs(self(ids, lengths), None)
         pooled, tokens = self.encoder.encode(self._embed(ids), lengths)  # (B, F), (B, T, F)
-        if self.config.tag_context:
-            # every token sees what the whole utterance is about: a slot's type depends on it
-            tokens = torch.cat([tokens, pooled[:, None, :].expand_as(tokens)], dim=-1)
         return Outputs(self.head(pooled), self.tagger(self.tag_dropout(tokens)))
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:

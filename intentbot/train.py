@@ -83,7 +83,6 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         word_dropout=word_dropout(cfg.model.word_dropout, pretrained is not None),
         freeze_embedding=bool(pretrained and cfg.model.freeze_embeddings),
         num_tags=len(tag_set) if tag_set else 0,
-        tag_context=cfg.model.tag_context,
     )
     module = IntentTrainingModule(
         net_config.to_dict(),

@@ -60,8 +60,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     graph.nodes.append(helper.make_node("Identity", [_head(graph, net.head, pooled)], ["logits"]))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])]
     if net.tagger is not None:
-        tags = _tags(graph, net, sequence, pooled)
-        graph.nodes.append(helper.make_node("Identity", [tags], ["tags"]))
+        graph.nodes.append(helper.make_node("Identity", [_tags(graph, net, sequence)], ["tags"]))
         outputs.append(
             helper.make_tensor_value_info("tags", TensorProto.FLOAT, ["batch", "time", "tags"])
         )
@@ -158,18 +157,11 @@ def _pool(graph: GraphBuilder, net: IntentNet, outputs: str, final_state: str, m
     return graph.op("ReduceSum", [graph.op("Mul", [weights, real]), time_axis], keepdims=0)
 
 
-def _tags(graph: GraphBuilder, net: IntentNet, outputs: str, pooled: str) -> str:
-    """(T, B, F) top-layer outputs -> (B, T, K) tag logits: the tagging head's Linear. With
-    `tag_context` its input is [token; pooled utterance]: the pooled half of the product is
-    computed once per utterance and broadcast over time instead of concatenating."""
-    weight = net.tagger.weight.T  # (F, K), or (2F, K) with tag_context
-    width = net.config.encoder.output_size
-    bias = graph.constant(net.tagger.bias)
-    logits = graph.op("MatMul", [outputs, graph.constant(weight[:width])])  # (T, B, K)
-    if net.config.tag_context:
-        utterance = graph.op("Gemm", [pooled, graph.constant(weight[width:]), bias])  # (B, K)
-        return graph.op("Transpose", [graph.op("Add", [logits, utterance])], perm=[1, 0, 2])
-    return graph.op("Transpose", [graph.op("Add", [logits, bias])], perm=[1, 0, 2])
+def _tags(graph: GraphBuilder, net: IntentNet, outputs: str) -> str:
+    """(T, B, F) top-layer outputs -> (B, T, K) tag logits: the tagging head's Linear."""
+    weight, bias = graph.constant(net.tagger.weight.T), graph.constant(net.tagger.bias)
+    logits = graph.op("Add", [graph.op("MatMul", [outputs, weight]), bias])  # (T, B, K)
+    return graph.op("Transpose", [logits], perm=[1, 0, 2])
 
 
 def _minus_infinity(graph: GraphBuilder) -> str:
