@@ -106,27 +106,29 @@ class IntentDataModule(L.LightningDataModule):
                     examples, self.tokenizer, self.labels, self.tag_set
                 )
 
-    def _loader(self, name: str, sampler: LengthBucketSampler | None = None) -> DataLoader:
+    def _loader(self, name: str, **batching: object) -> DataLoader:
+        """`batching`: DataLoader's batch_size and shuffle, or a batch_sampler; none: fixed
+        order in batches of `batch_size`."""
         dataset = self.datasets[name]
-        batching = (
-            {"batch_sampler": sampler} if sampler is not None else {"batch_size": self.batch_size}
-        )
         return DataLoader(
             dataset,
             collate_fn=dataset.collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            **batching,
+            **(batching or {"batch_size": self.batch_size}),
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled batches of the training split, each of utterances of similar length."""
+        """Shuffled batches of the training split; with `length_pool` > 1, each batch of
+        utterances of similar length."""
         dataset = self.datasets["train"]
+        if self.length_pool == 1:  # plain shuffled batches, exactly as without pools
+            return self._loader("train", batch_size=self.batch_size, shuffle=True)
         lengths = [len(sequence) for sequence in dataset.sequences]
         sampler = LengthBucketSampler(
             RandomSampler(dataset), self.batch_size, False, lengths, self.length_pool
         )
-        return self._loader("train", sampler)
+        return self._loader("train", batch_sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         """The validation split in a fixed order: early stopping and checkpoints watch it."""
