@@ -3,7 +3,7 @@
 The packed recurrence runs as many steps as the longest utterance in its batch, each step a
 small matrix product whose cost is mostly fixed; random batches of short texts still carry one
 long one. Sorting within a shuffled pool of batches keeps the randomness of which utterances
-meet and removes most of those steps (README "Training").
+meet and removes most of those steps (README "How long training runs").
 """
 
 from __future__ import annotations

@@ -77,8 +77,8 @@ class EncodedDataset(torch.utils.data.Dataset):
 class IntentDataModule(L.LightningDataModule):
     """The train/val/test splits as Lightning loaders, encoded with the fitted tokenizer and
     labelled with `labels`' class indices (and `tag_set`'s tags, when given: the training split
-    has entities); only the training loader shuffles, in pools of `length_pool` batches sorted
-    by length (`LengthBucketSampler`)."""
+    has entities); only the training loader shuffles, and with `length_pool` > 1 in pools of
+    that many batches sorted by length (`LengthBucketSampler`)."""
 
     def __init__(
         self,
