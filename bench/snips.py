@@ -1,9 +1,9 @@
 """Joint intent + slot filling on SNIPS: the benchmark configuration the contract names,
 `python -m intentbot.train experiment=snips data.path=DIR`, over several seeds, with the
-same runs from scratch (`model.pretrained=null model.word_dropout=null`) beside it, against
-the issue's targets.
+same runs from scratch (`model.pretrained=null model.word_dropout=null`) and without known
+names (`model.gazetteer=false`) beside it, against the issue's targets.
 
-    python -m bench.snips [--snips DIR] [--seeds 0 1 2] [--scratch-seeds 0]
+    python -m bench.snips [--snips DIR] [--seeds 0 1 2] [--scratch-seeds 0] [--no-names-seeds]
 
 Each run is the real training command (its wall time is the whole process); the figures are
 its metrics.json test figures (intent accuracy, exact-span entity precision, recall and F1,
@@ -32,6 +32,7 @@ from intentbot.store import load_bundle
 MARKERS = ("<!-- snips:start -->", "<!-- snips:end -->")
 # the preset's word dropout is for pretrained embeddings; from scratch keeps the default's
 SCRATCH = ["model.pretrained=null", "model.word_dropout=null"]
+NO_NAMES = ["model.gazetteer=false"]  # the encoder reads the words alone
 GOALS = [  # the issue's targets for the benchmark configuration
     ("intent accuracy %", "accuracy", ">=", 98.0),
     ("slot F1 (exact span) %", "entity_f1", ">=", 95.0),
@@ -108,6 +109,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--scratch-seeds", type=int, nargs="*", default=[0])
+    parser.add_argument(
+        "--no-names-seeds", type=int, nargs="*", default=[], help="seeds without known names"
+    )
     return parser.parse_args()
 
 
@@ -126,6 +130,10 @@ def main() -> None:
     if args.scratch_seeds:
         record["variants"]["from scratch"] = run_variant(
             "from scratch", snips, SCRATCH, args.scratch_seeds, home, console
+        )
+    if args.no_names_seeds:
+        record["variants"]["without known names"] = run_variant(
+            "without known names", snips, NO_NAMES, args.no_names_seeds, home, console
         )
     record["targets"] = report.goal_rows(record["variants"]["experiment=snips"]["mean"], GOALS)
     report.write("snips", record, console)

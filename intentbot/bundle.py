@@ -4,7 +4,8 @@ Self-describing: safetensors weights plus the arguments to rebuild the network, 
 ONNX graphs written from them (`intentbot.engine.files`), the tokenizer, the labels, the
 out-of-scope decision, the replies, the resolved training config and its metrics; a model with
 an entity tagging head adds its tags and synonyms (`tags.json`, absent from intent-only
-bundles, those written before entities included). Nothing is ever unpickled.
+bundles, those written before entities included) and, when it reads known-name features, its
+gazetteer (`gazetteer.json`). Nothing is ever unpickled.
 
 Reading loads what answering needs, the graphs, and not the torch network: a serving process
 never imports torch. The network is read on first use (`Bundle.network`: evaluation with the
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from intentbot.engine.files import GraphFileError, Graphs, read_graphs, write_graphs
+from intentbot.gazetteer import Gazetteer
 from intentbot.labels import LabelSet
 from intentbot.oos import OosDecision
 from intentbot.tagging import TagSet
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
 WEIGHTS, NET, TOKENIZER, LABELS = "weights.safetensors", "net.json", "tokenizer.json", "labels.json"
 DECISION, REPLIES, CONFIG, METRICS = "decision.json", "replies.json", "config.json", "metrics.json"
-TAGS = "tags.json"
+TAGS, GAZETTEER = "tags.json", "gazetteer.json"
 
 
 class BundleError(RuntimeError):
@@ -42,7 +44,8 @@ class BundleError(RuntimeError):
 class Bundle:
     """A trained model and everything needed to answer with it; `tag_set` names the tagging
     head's outputs (None: an intent-only model), `synonyms` map lower-cased entity text to its
-    value. `net` is None in a bundle read from `folder` until `network()` reads it."""
+    value, `gazetteer` finds the known names the network reads (None: it reads none). `net` is
+    None in a bundle read from `folder` until `network()` reads it."""
 
     net: IntentNet | None
     tokenizer: IntentTokenizer
@@ -54,6 +57,7 @@ class Bundle:
     tag: str | None = None
     tag_set: TagSet | None = None
     synonyms: dict[str, str] = field(default_factory=dict)
+    gazetteer: Gazetteer | None = None
     folder: Path | None = None
     _graphs: Graphs | None = field(default=None, init=False, repr=False)
 
@@ -130,14 +134,19 @@ def write_bundle(bundle: Bundle, folder: Path) -> None:
     if bundle.tag_set is not None:
         record = {"names": list(bundle.tag_set.names), "synonyms": bundle.synonyms}
         (folder / TAGS).write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    if bundle.gazetteer is not None:
+        record = bundle.gazetteer.to_dict()
+        (folder / GAZETTEER).write_text(json.dumps(record, indent=1, ensure_ascii=False))
 
 
 def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
     """The model written into `folder`, ready to answer; any missing or damaged file it needs
     is named (the network's own files when the network is first read)."""
-    num_tags = read_json(folder / NET).get("num_tags", 0)
-    if isinstance(num_tags, bool) or not isinstance(num_tags, int) or num_tags < 0:
-        raise BundleError(f"{folder / NET}: num_tags is {num_tags!r}, not a count")
+    net = read_json(folder / NET)
+    num_tags, width = net.get("num_tags", 0), net.get("gazetteer_width", 0)
+    for key, count in (("num_tags", num_tags), ("gazetteer_width", width)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise BundleError(f"{folder / NET}: {key} is {count!r}, not a count")
     try:
         graphs = read_graphs(folder, folder / WEIGHTS)
     except GraphFileError as error:
@@ -159,6 +168,7 @@ def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
         tag=tag,
         tag_set=tag_set,
         synonyms=synonyms,
+        gazetteer=_read_gazetteer(folder / GAZETTEER, width) if width else None,
         folder=folder,
     )
     if graphs is None:
@@ -193,6 +203,20 @@ def _read_tags(path: Path, num_tags: int) -> tuple[TagSet | None, dict[str, str]
             "the files come from different models"
         )
     return tag_set, synonyms
+
+
+def _read_gazetteer(path: Path, width: int) -> Gazetteer:
+    """The known names of a network that reads `width` feature columns."""
+    try:
+        gazetteer = Gazetteer.from_dict(read_json(path))
+    except ValueError as error:
+        raise BundleError(f"{path}: not a gazetteer ({error})") from None
+    if gazetteer.width != width:
+        raise BundleError(
+            f"{path}: {gazetteer.width} feature columns for a network that reads {width} "
+            "(net.json); the files come from different models"
+        )
+    return gazetteer
 
 
 def _read_decision(path: Path) -> OosDecision:

@@ -1,5 +1,7 @@
 """IntentNet: token ids -> embedding -> recurrent encoder -> MLP head -> intent logits, and
-with `num_tags` a linear tagging head on the per-token outputs -> BIO tag logits.
+with `num_tags` a linear tagging head on the per-token outputs -> BIO tag logits; with
+`gazetteer_width`, each token's known-name features (`intentbot.gazetteer`) are projected and
+added to its embedding.
 
 Plain torch: training, evaluation and serving all run this one module.
 """
@@ -37,6 +39,7 @@ class NetConfig:
     word_dropout: float = 0.0
     freeze_embedding: bool = False  # pretrained embeddings keep their values
     num_tags: int = 0  # BIO tags of the tagging head (`intentbot.tagging.TagSet`); 0: none
+    gazetteer_width: int = 0  # known-name feature columns (`Gazetteer.width`); 0: none
 
     def to_dict(self) -> dict:
         """Plain JSON-able values: for net.json and the checkpoint's hyperparameters."""
@@ -71,6 +74,10 @@ class IntentNet(nn.Module):
         )
         self.embedding.weight.requires_grad_(not config.freeze_embedding)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.gazetteer = None
+        if config.gazetteer_width:
+            width = config.gazetteer_width
+            self.gazetteer = nn.Linear(width, config.encoder.embedding_dim, bias=False)
         self.encoder = RecurrentEncoder(config.encoder)
         layers: list[nn.Module] = []
         width = config.encoder.output_size
@@ -85,23 +92,33 @@ class IntentNet(nn.Module):
         else:
             self.tagger = None
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids and (B,) lengths -> (B, C) logits; no tags computed."""
-        return self.head(self.encoder(self._embed(ids), lengths))
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, matches: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T) ids, (B,) lengths and, with a gazetteer, (B, T, G) known-name features (None:
+        no token is part of a known name) -> (B, C) logits; no tags computed."""
+        return self.head(self.encoder(self._embed(ids, matches), lengths))
 
-    def outputs(self, ids: torch.Tensor, lengths: torch.Tensor) -> Outputs:
-        """(B, T) ids and (B,) lengths -> intent logits (B, C) and, with a tagging head, tag
-        logits (B, T, K) from the same encoder pass."""
+    def outputs(
+        self, ids: torch.Tensor, lengths: torch.Tensor, matches: torch.Tensor | None = None
+    ) -> Outputs:
+        """`forward`'s inputs -> intent logits (B, C) and, with a tagging head, tag logits
+        (B, T, K) from the same encoder pass."""
         if self.tagger is None:
-            return Outputs(self(ids, lengths), None)
-        pooled, tokens = self.encoder.encode(self._embed(ids), lengths)  # (B, F), (B, T, F)
+            return Outputs(self(ids, lengths, matches), None)
+        embedded = self._embed(ids, matches)
+        pooled, tokens = self.encoder.encode(embedded, lengths)  # (B, F), (B, T, F)
         return Outputs(self.head(pooled), self.tagger(self.tag_dropout(tokens)))
 
-    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids -> (B, T, E) embeddings, with word dropout in training."""
+    def _embed(self, ids: torch.Tensor, matches: torch.Tensor | None) -> torch.Tensor:
+        """(B, T) ids -> (B, T, E) embeddings, with word dropout in training, plus the
+        projected known-name features (B, T, G) with a gazetteer."""
         if self.training and self.config.word_dropout > 0:
             # replacing words by [UNK] teaches the model to cope with words it never saw
             dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
             dropped[:, 0] = False  # position 0 is [BOS]
             ids = ids.masked_fill(dropped & (ids != self.config.pad_id), self.config.unk_id)
-        return self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        embedded = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        if self.gazetteer is None or matches is None:  # None: no token is part of a known name
+            return embedded
+        return embedded + self.gazetteer(matches.to(embedded.dtype))

@@ -68,6 +68,7 @@ class Predictor:
         self.tokenizer = bundle.tokenizer
         self.labels = bundle.labels
         self.tag_set, self.synonyms = bundle.tag_set, bundle.synonyms
+        self.gazetteer = bundle.gazetteer
         self.batch_size = batch_size
         # Texts of similar length share a chunk, so a chunk pads little: same decisions on all
         # 5,500 CLINC150 test utterances, faster in batches (see BENCHMARKS.md).
@@ -113,13 +114,14 @@ class Predictor:
         chunks, found = [], []
         for start in range(0, len(texts), self.batch_size):
             chunk = [texts[index] for index in order[start : start + self.batch_size]]
-            if not tagging:
+            if not tagging and self.gazetteer is None:
                 chunks.append(self.engine(*self.tokenizer.encode(chunk)).intents)
                 continue
             ids, lengths, offsets = self.tokenizer.encode_with_offsets(chunk)
-            intents, tags = self.engine(ids, lengths)
+            intents, tags = self.engine(ids, lengths, self.known_names(chunk, offsets))
             chunks.append(intents)
-            found += decode(tags, lengths, offsets, chunk, self.tag_set, self.synonyms)
+            if tagging:
+                found += decode(tags, lengths, offsets, chunk, self.tag_set, self.synonyms)
         logits = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]  # (N, C) in `order`
         if sort:
             restored = np.empty_like(logits)
@@ -131,6 +133,17 @@ class Predictor:
         for position, index in enumerate(order):
             in_place[index] = found[position]
         return logits, in_place
+
+    def known_names(self, texts: Sequence[str], offsets: np.ndarray) -> np.ndarray | None:
+        """(B, T, G) known-name features of a batch tokenized into `offsets` (B, T, 2); None
+        for a network that reads none."""
+        if self.gazetteer is None:
+            return None
+        rows = [
+            self.gazetteer.features(text, row)
+            for text, row in zip(texts, offsets.tolist(), strict=True)
+        ]
+        return np.stack(rows).astype(np.float32)
 
     def predict(self, texts: Sequence[str], top_k: int = 5) -> list[Prediction]:
         """One `Prediction` per text, in order, with the out-of-scope decision applied, the

@@ -26,9 +26,9 @@ BUNDLED_DATA = Path(__file__).resolve().parent.parent / "data"
 class Splits:
     """The three splits of one data set; `test` is only ever used for reporting.
 
-    `synonyms` come from the training data (lower-cased surface -> value); `warnings` are what
-    a person should hear about the data, every repair the readers made included (training
-    prints them).
+    `synonyms` come from the training data (lower-cased surface -> value), and so do `lookups`
+    (Rasa's lookup tables: a name -> its entries); `warnings` are what a person should hear
+    about the data, every repair the readers made included (training prints them).
     """
 
     train: list[Example]
@@ -36,6 +36,7 @@ class Splits:
     test: list[Example]
     synonyms: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    lookups: dict[str, list[str]] = field(default_factory=dict)
 
     def check(self) -> Splits:
         """Refuse splits a model cannot learn from; drop validation utterances of intents
@@ -215,7 +216,12 @@ def from_files(
     if "test" in given:
         warnings += _overlap_note(test_examples, train_examples)
     return Splits(
-        train_examples, val_examples, test_examples, train_data.synonyms, warnings
+        train_examples,
+        val_examples,
+        test_examples,
+        train_data.synonyms,
+        warnings,
+        train_data.lookups,
     ).check()
 
 

@@ -26,6 +26,7 @@ from rich.markup import escape
 from intentbot.bundle import Bundle
 from intentbot.cli import exit_on_user_error
 from intentbot.console import make_console, print_step
+from intentbot.gazetteer import Gazetteer
 from intentbot.labels import LabelSet
 from intentbot.model import HeadConfig, NetConfig
 from intentbot.oos import OosDecision
@@ -68,8 +69,12 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     source = f" from {cfg.model.pretrained}" if pretrained else ""
     _log("vocabulary", f"{tokenizer.vocab_size} tokens{source}, {len(labels)} intents")
     tag_set = TagSet.from_examples(splits.train)  # None: no entities, an intent-only model
+    gazetteer = None
     if tag_set:
         _log("entities", f"{len(tag_set.types)} types, {len(tag_set)} BIO tags")
+        if cfg.model.gazetteer:
+            gazetteer = Gazetteer.from_examples(splits.train, tag_set, splits.lookups)
+            _log("gazetteer", f"{gazetteer.size} known names")
 
     encoder = instantiate(cfg.encoder)
     net_config = NetConfig(
@@ -83,6 +88,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         word_dropout=word_dropout(cfg.model.word_dropout, pretrained is not None),
         freeze_embedding=bool(pretrained and cfg.model.freeze_embeddings),
         num_tags=len(tag_set) if tag_set else 0,
+        gazetteer_width=gazetteer.width if gazetteer else 0,
     )
     module = IntentTrainingModule(
         net_config.to_dict(),
@@ -93,7 +99,14 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     if pretrained:
         module.net.embedding.weight.data.copy_(pretrained.weights)
     datamodule = IntentDataModule(
-        splits, tokenizer, labels, cfg.batch_size, cfg.num_workers, tag_set, cfg.length_pool
+        splits,
+        tokenizer,
+        labels,
+        cfg.batch_size,
+        cfg.num_workers,
+        tag_set,
+        cfg.length_pool,
+        gazetteer,
     )
     # a joint model picked on intents alone would keep an epoch whose tags are still untrained
     monitor = cfg.callbacks.entity_monitor if tag_set else cfg.callbacks.monitor
@@ -145,6 +158,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         config=OmegaConf.to_container(cfg, resolve=True),
         tag_set=tag_set,
         synonyms=splits.synonyms,
+        gazetteer=gazetteer,
     )
     raw = Predictor(bundle)
     bundle.decision = _fit_decision(cfg, raw, splits)

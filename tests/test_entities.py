@@ -182,14 +182,15 @@ def test_a_tagging_bundle_round_trips(tmp_path: Path) -> None:
 
 
 def test_a_bundle_from_before_entities_loads_as_intent_only(tmp_path: Path) -> None:
-    """What an older version wrote: no tags.json, no num_tags in net.json, no engine graphs."""
+    """What an older version wrote: no tags.json, no num_tags or gazetteer_width in net.json,
+    no engine graphs."""
     tagged = tagging_bundle("lstm", "mean", True)
     net = IntentNet(NetConfig.from_dict({**tagged.net.config.to_dict(), "num_tags": 0})).eval()
     write_bundle(Bundle(net, tagged.tokenizer, tagged.labels, OosDecision()), tmp_path)
     for path in [tmp_path / TAGS, *graph_files(tmp_path)]:
         path.unlink(missing_ok=True)
     record = json.loads((tmp_path / "net.json").read_text())
-    del record["num_tags"]
+    del record["num_tags"], record["gazetteer_width"]
     (tmp_path / "net.json").write_text(json.dumps(record))
     loaded = read_bundle(tmp_path)
     assert loaded.tag_set is None and loaded.network().tagger is None

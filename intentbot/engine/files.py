@@ -25,6 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 FORMS = ("fused", "folded")
+MATCHES = "matches"  # the graph input of a network that reads known-name features, (B, T, G)
 SOURCES = "sources"  # the metadata key of a form's safetensors that holds its table sources
 
 

@@ -35,20 +35,30 @@ def table_bytes(net: IntentNet) -> int:
 
 
 def folded_first_layer(
-    graph: GraphBuilder, net: IntentNet, weights: dict[str, np.ndarray], ids_tb: str, mask: str
+    graph: GraphBuilder,
+    net: IntentNet,
+    weights: dict[str, np.ndarray],
+    ids_tb: str,
+    mask: str,
+    matches_tb: str | None = None,
 ) -> tuple[str, str]:
     """(T, B) ids -> outputs (T, B, directions*H) and final states (directions, B, H); `weights`
-    is `net`'s state dict as arrays."""
+    is `net`'s state dict as arrays; `matches_tb`, (T, B, G) known-name features, add their
+    input term W_ih · projection · features (linear, so it folds into a (G, gates) matrix)."""
     rnn = net.encoder.rnn
     directions, hidden = _directions(rnn), rnn.hidden_size
     readings = [ids_tb]
     if directions == 2:
         readings.append(_reversed(graph, ids_tb))
     tables = [graph.table(source, weights, "folded") for source in _input_sources(net)]
-    inputs = [
-        graph.op("Unsqueeze", [graph.op("Gather", [table, ids]), graph.ints(1)])
-        for table, ids in zip(tables, readings, strict=True)
-    ]
+    terms = [graph.op("Gather", [table, ids]) for table, ids in zip(tables, readings, strict=True)]
+    if matches_tb is not None:
+        known = [matches_tb, _reversed(graph, matches_tb)][:directions]
+        terms = [
+            graph.op("Add", [term, graph.op("MatMul", [features, graph.constant(matrix)])])
+            for term, features, matrix in zip(terms, known, _match_terms(net), strict=True)
+        ]
+    inputs = [graph.op("Unsqueeze", [term, graph.ints(1)]) for term in terms]
     gate_inputs = graph.op("Concat", inputs, axis=1) if directions == 2 else inputs[0]
     steps_mask = graph.op("Unsqueeze", [mask, graph.ints(1, 3)])  # (T, 1, B, 1)
     batch = graph.op("Shape", [ids_tb], start=1, end=2)
@@ -94,6 +104,14 @@ def _input_sources(net: IntentNet) -> list[TableSource]:
         weight = f"{ENCODER_RNN}.weight_ih_{suffix}"
         sources.append(TableSource(EMBEDDING, weight, bias.numpy()))
     return sources
+
+
+@torch.no_grad()
+def _match_terms(net: IntentNet) -> list[torch.Tensor]:
+    """Per direction, the (G, gates) matrix that turns known-name features into input terms."""
+    rnn = net.encoder.rnn
+    suffixes = ["l0", "l0_reverse"][: _directions(rnn)]
+    return [(getattr(rnn, f"weight_ih_{s}") @ net.gazetteer.weight).T for s in suffixes]
 
 
 def _cell(body: GraphBuilder, rnn: nn.RNNBase) -> object:

@@ -9,7 +9,8 @@ Two forms: every layer as ONNX's fused RNN / GRU / LSTM operator (fastest for on
 with the first layer folded into a lookup table (`fold=True`, `intentbot.engine.folded`: a third
 of the arithmetic, fastest for batches).
 
-Inputs: `ids` (B, T) int64 and `lengths` (B,) int64, as `IntentTokenizer.encode` gives them.
+Inputs: `ids` (B, T) int64 and `lengths` (B,) int64, as `IntentTokenizer.encode` gives them,
+and for a network with a gazetteer `matches` (B, T, G) float32, its known-name features.
 Outputs: `logits` (B, C) float32 and, when the net has a tagging head, `tags` (B, T, K) float32
 from the top layer's per-token outputs (padding positions hold anything).
 """
@@ -23,7 +24,7 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from intentbot.engine.builder import GraphBuilder, batch_features
-from intentbot.engine.files import Graphs, OnnxModel, TableSource
+from intentbot.engine.files import MATCHES, Graphs, OnnxModel, TableSource
 from intentbot.engine.folded import EMBEDDING, folded_first_layer, table_bytes
 from intentbot.engine.kinds import kind_of
 from intentbot.model import IntentNet
@@ -47,12 +48,17 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     graph = GraphBuilder()
     ids_tb = graph.op("Transpose", ["ids"], perm=[1, 0])  # ONNX recurrences are time-major
     mask = _mask(graph, ids_tb)
+    # (T, B, G) known-name features, time-major like the ids
+    matches_tb = graph.op("Transpose", [MATCHES], perm=[1, 0, 2]) if net.gazetteer else None
     final_state = ""  # set by whichever layer comes last
     if fold:
-        sequence, final_state = folded_first_layer(graph, net, weights, ids_tb, mask)
+        sequence, final_state = folded_first_layer(graph, net, weights, ids_tb, mask, matches_tb)
     else:
         embedding = graph.table(TableSource(EMBEDDING), weights, "embedding")
         sequence = graph.op("Gather", [embedding, ids_tb])
+        if matches_tb is not None:  # plus their projection, as IntentNet._embed adds it
+            projection = graph.constant(net.gazetteer.weight.T)  # (G, E)
+            sequence = graph.op("Add", [sequence, graph.op("MatMul", [matches_tb, projection])])
     lengths32 = graph.op("Cast", ["lengths"], to=TensorProto.INT32)
     for layer in range(1 if fold else 0, rnn.num_layers):
         sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
@@ -71,6 +77,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
             [
                 helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "time"]),
                 helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]),
+                *_matches_input(net),
                 *(
                     helper.make_tensor_value_info(name, TensorProto.FLOAT, list(array.shape))
                     for name, array in graph.tables.items()
@@ -83,6 +90,14 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     )
     onnx.checker.check_model(model, full_check=True)
     return OnnxModel(model.SerializeToString(), graph.tables, graph.sources)
+
+
+def _matches_input(net: IntentNet) -> list[onnx.ValueInfoProto]:
+    """The known-name features input, for a network that reads them."""
+    if net.gazetteer is None:
+        return []
+    width = net.config.gazetteer_width
+    return [helper.make_tensor_value_info(MATCHES, TensorProto.FLOAT, ["batch", "time", width])]
 
 
 def _mask(graph: GraphBuilder, ids_tb: str) -> str:

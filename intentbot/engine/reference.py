@@ -12,14 +12,16 @@ from intentbot.model import IntentNet
 
 
 def torch_engine(net: IntentNet, threads: int | None = None) -> Engine:
-    """(ids, lengths) -> `Answer` computed by `net` in eval mode; `threads` sets torch's."""
+    """(ids, lengths, matches) -> `Answer` computed by `net` in eval mode; `threads` sets
+    torch's."""
     if threads:
         torch.set_num_threads(threads)
     net.eval()
 
     @torch.inference_mode()
-    def run(ids: np.ndarray, lengths: np.ndarray) -> Answer:
-        intents, tags = net.outputs(torch.from_numpy(ids), torch.from_numpy(lengths))
+    def run(ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None = None) -> Answer:
+        known = None if matches is None else torch.from_numpy(matches)
+        intents, tags = net.outputs(torch.from_numpy(ids), torch.from_numpy(lengths), known)
         return Answer(intents.numpy(), None if tags is None else tags.numpy())
 
     return run

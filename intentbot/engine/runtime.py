@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from intentbot.engine.files import GraphFileError, Graphs, OnnxModel
+from intentbot.engine.files import MATCHES, GraphFileError, Graphs, OnnxModel
 
 if TYPE_CHECKING:
     from intentbot.bundle import Bundle
@@ -41,8 +41,9 @@ class Answer(NamedTuple):
     tags: np.ndarray | None  # (B, T, K) tag logits, anything on padding; None without a head
 
 
-Engine = Callable[[np.ndarray, np.ndarray], Answer]  # (ids, lengths) -> logits (and tags)
-Session = Callable[[np.ndarray, np.ndarray], list[np.ndarray]]  # -> logits (and tags)
+# (ids, lengths, known-name features or None) -> logits (and tags)
+Engine = Callable[[np.ndarray, np.ndarray, np.ndarray | None], Answer]
+Session = Callable[..., list[np.ndarray]]  # the same arguments -> logits (and tags)
 
 
 def default_threads() -> int:
@@ -61,20 +62,26 @@ class OnnxEngine:
         self._folded = onnx_session(graphs.folded) if fold and graphs.folded else None
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
-    def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> Answer:
+    def __call__(
+        self, ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None = None
+    ) -> Answer:
         if self._folded is None or len(ids) < FOLDED_FROM:
-            answers = self._fused(ids, lengths)
+            answers = self._fused(ids, lengths, matches)
         else:
-            answers = self._grouped(ids, lengths)
+            answers = self._grouped(ids, lengths, matches)
         return Answer(answers[0], answers[1] if len(answers) > 1 else None)
 
-    def _grouped(self, ids: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    def _grouped(
+        self, ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None
+    ) -> list[np.ndarray]:
         order = np.argsort(lengths, kind="stable")
         groups = [order[start : start + GROUP] for start in range(0, len(order), GROUP)]
 
         def run(group: np.ndarray) -> list[np.ndarray]:
             group_lengths = lengths[group]
-            return self._folded(ids[group, : group_lengths.max()], group_lengths)
+            steps = group_lengths.max()
+            known = None if matches is None else matches[group, :steps]
+            return self._folded(ids[group, :steps], group_lengths, known)
 
         answers = list(self._pool.map(run, groups) if self._pool else map(run, groups))
         logits = np.empty((len(ids), answers[0][0].shape[1]), np.float32)  # (N, C)
@@ -118,8 +125,10 @@ def faster(first: Session, second: Session) -> Session:
 
 
 def onnx_session(model: OnnxModel, threads: int = 1) -> Session:
-    """A session with `threads` inside each operator, as a function of (ids, lengths) -> its
-    outputs. Batches run one-thread sessions side by side instead (`OnnxEngine._grouped`)."""
+    """A session with `threads` inside each operator, as a function of (ids, lengths, known-name
+    features) -> its outputs; features None, or absent, mean no token is part of a known name
+    (zeros, for a graph that reads them). Batches run one-thread sessions side by side instead
+    (`OnnxEngine._grouped`)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -135,9 +144,16 @@ def onnx_session(model: OnnxModel, threads: int = 1) -> Session:
         raise GraphFileError(message) from None
 
     names = [output.name for output in session.get_outputs()]  # logits, then tags if any
+    widths = [item.shape[2] for item in session.get_inputs() if item.name == MATCHES]
 
-    def run(ids: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
-        return session.run(names, {"ids": ids, "lengths": lengths, **model.tables})
+    def run(
+        ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None = None
+    ) -> list[np.ndarray]:
+        feed = {"ids": ids, "lengths": lengths, **model.tables}
+        if widths:
+            none = np.zeros((*ids.shape, widths[0]), np.float32)
+            feed[MATCHES] = none if matches is None else matches
+        return session.run(names, feed)
 
     return run
 

@@ -1,5 +1,5 @@
 """Tokenized splits as DataLoaders: tokenize once, pad per batch; with a tag set, per-token BIO
-targets beside the intents."""
+targets beside the intents, and with a gazetteer each token's known-name features."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, RandomSampler
 
 from intentbot.examples import Example
+from intentbot.gazetteer import Gazetteer
 from intentbot.labels import LabelSet
 from intentbot.splits import Splits
 from intentbot.tagging import IGNORE, TagSet
 from intentbot.tokenizer import IntentTokenizer
 from intentbot.training.bucketing import LengthBucketSampler
 
-Item = tuple[torch.Tensor, int, torch.Tensor | None]  # ids (T,), intent, tag ids (T,) or None
+# ids (T,), intent, tag ids (T,) or None, known-name features (T, G) or None
+Item = tuple[torch.Tensor, int, torch.Tensor | None, torch.Tensor | None]
 
 
 class Batch(NamedTuple):
@@ -27,11 +29,14 @@ class Batch(NamedTuple):
     lengths: torch.Tensor  # (B,)
     targets: torch.Tensor  # (B,) intent indices
     tags: torch.Tensor | None  # (B, T) tag ids, IGNORE on [BOS] and padding
+    matches: torch.Tensor | None = None  # (B, T, G) known-name features, with a gazetteer
 
 
 class EncodedDataset(torch.utils.data.Dataset):
     """Examples encoded up front: the tokenizer runs once, not once per epoch; with `tag_set`,
-    each token's BIO tag too (from the tokenizer's character offsets)."""
+    each token's BIO tag too (from the tokenizer's character offsets), and with `gazetteer` its
+    known-name features, each example's own annotations counted out when `own_names_out` (the
+    training split: see `intentbot.gazetteer`)."""
 
     def __init__(
         self,
@@ -39,17 +44,32 @@ class EncodedDataset(torch.utils.data.Dataset):
         tokenizer: IntentTokenizer,
         labels: LabelSet,
         tag_set: TagSet | None = None,
+        gazetteer: Gazetteer | None = None,
+        own_names_out: bool = False,
     ) -> None:
         texts = [example.text for example in examples]
         self.tags: list[torch.Tensor] | None = None
+        self.matches: list[torch.Tensor] | None = None
         if tag_set is None:
             ids, lengths = tokenizer.encode(texts)
         else:
             ids, lengths, offsets = tokenizer.encode_with_offsets(texts)
-            self.tags = [
-                torch.tensor(tag_set.token_tags(row[:length].tolist(), example.entities))
-                for row, length, example in zip(offsets, lengths.tolist(), examples, strict=True)
+            spans = [
+                row[:length].tolist() for row, length in zip(offsets, lengths.tolist(), strict=True)
             ]
+            self.tags = [
+                torch.tensor(tag_set.token_tags(row, example.entities))
+                for row, example in zip(spans, examples, strict=True)
+            ]
+            if gazetteer is not None:
+                self.matches = [
+                    torch.from_numpy(
+                        gazetteer.features(
+                            example.text, row, example.entities if own_names_out else ()
+                        )
+                    )
+                    for row, example in zip(spans, examples, strict=True)
+                ]
         ids = torch.from_numpy(ids)
         self.sequences = [row[:length] for row, length in zip(ids, lengths.tolist(), strict=False)]
         self.targets = torch.tensor(labels.indices(example.intent for example in examples))
@@ -60,25 +80,30 @@ class EncodedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Item:
         tags = self.tags[index] if self.tags is not None else None
-        return self.sequences[index], int(self.targets[index]), tags
+        matches = self.matches[index] if self.matches is not None else None
+        return self.sequences[index], int(self.targets[index]), tags, matches
 
     def collate(self, items: list[Item]) -> Batch:
-        """Pad to the batch's longest text only: ids (B, T), lengths (B,), targets (B,) and
-        tags (B, T)."""
-        sequences, targets, tags = zip(*items, strict=True)
+        """Pad to the batch's longest text only: ids (B, T), lengths (B,), targets (B,), tags
+        (B, T) and known-name features (B, T, G) as floats."""
+        sequences, targets, tags, matches = zip(*items, strict=True)
         ids = pad_sequence(list(sequences), batch_first=True, padding_value=self.pad_id)
         lengths = torch.tensor([len(sequence) for sequence in sequences])
         padded_tags = None
         if self.tags is not None:
             padded_tags = pad_sequence(list(tags), batch_first=True, padding_value=IGNORE)
-        return Batch(ids, lengths, torch.tensor(targets), padded_tags)
+        padded_matches = None
+        if self.matches is not None:
+            padded_matches = pad_sequence(list(matches), batch_first=True).float()
+        return Batch(ids, lengths, torch.tensor(targets), padded_tags, padded_matches)
 
 
 class IntentDataModule(L.LightningDataModule):
     """The train/val/test splits as Lightning loaders, encoded with the fitted tokenizer and
     labelled with `labels`' class indices (and `tag_set`'s tags, when given: the training split
-    has entities); only the training loader shuffles, and with `length_pool` > 1 in pools of
-    that many batches sorted by length (`LengthBucketSampler`)."""
+    has entities, and `gazetteer`'s known-name features); only the training loader shuffles,
+    and with `length_pool` > 1 in pools of that many batches sorted by length
+    (`LengthBucketSampler`)."""
 
     def __init__(
         self,
@@ -89,10 +114,11 @@ class IntentDataModule(L.LightningDataModule):
         num_workers: int = 0,
         tag_set: TagSet | None = None,
         length_pool: int = 1,
+        gazetteer: Gazetteer | None = None,
     ) -> None:
         super().__init__()
         self.splits, self.tokenizer, self.labels = splits, tokenizer, labels
-        self.tag_set = tag_set
+        self.tag_set, self.gazetteer = tag_set, gazetteer
         self.batch_size, self.num_workers = batch_size, num_workers
         self.length_pool = length_pool
         self.datasets: dict[str, EncodedDataset] = {}
@@ -103,7 +129,12 @@ class IntentDataModule(L.LightningDataModule):
             if name not in self.datasets:
                 examples = getattr(self.splits, name)
                 self.datasets[name] = EncodedDataset(
-                    examples, self.tokenizer, self.labels, self.tag_set
+                    examples,
+                    self.tokenizer,
+                    self.labels,
+                    self.tag_set,
+                    self.gazetteer,
+                    own_names_out=name == "train",
                 )
 
     def _loader(self, name: str, **batching: object) -> DataLoader:

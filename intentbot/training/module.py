@@ -66,12 +66,12 @@ class IntentTrainingModule(L.LightningModule):
         return self.net(ids, lengths)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        ids, lengths, targets, tags = batch
+        ids, lengths, targets, tags, matches = batch
         if tags is None:
             logits = self(ids, lengths)  # (B, C)
             loss = self.loss(logits, targets)
         else:
-            logits, tag_logits = self.net.outputs(ids, lengths)  # (B, C), (B, T, K)
+            logits, tag_logits = self.net.outputs(ids, lengths, matches)  # (B, C), (B, T, K)
             tag_loss = self._tag_step(tag_logits, tags, stage)
             loss = self.loss(logits, targets) + self.hparams.entity_loss_weight * tag_loss
             tags_right = ((tag_logits.argmax(-1) == tags) | (tags == IGNORE)).all(dim=1)  # (B,)
