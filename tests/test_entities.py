@@ -229,6 +229,7 @@ def joint_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
         "data.val_fraction=0.2",
         "data.test_fraction=0.2",
         "oos.keep_in_scope=1.0",  # no out-of-scope data here: reject nothing
+        "model.gazetteer=true",  # known names, end to end: features, training, bundle, answers
         "~logger",
         "model_name=intentbot-joint",  # keeps intentbot:latest as it is
     )
@@ -243,6 +244,11 @@ def test_joint_training_learns_to_find_the_spans(joint_run: tuple[dict, Path]) -
         assert metrics[split]["sentence_accuracy"] >= 0.85
     bundle = load_bundle(metrics["model_tag"])
     assert bundle.entity_types == ("artist", "city", "date", "duration")  # roles aside
+    # known names travel with the model: "5 minutes" is a duration the data knows
+    assert bundle.network().config.gazetteer_width == 2 * len(bundle.tag_set.types)
+    _, _, offsets = bundle.tokenizer.encode_with_offsets([TEXTS[0]])
+    marked = bundle.gazetteer.features(TEXTS[0], offsets[0].tolist())
+    assert marked[:, 2 * bundle.gazetteer.types.index("duration")].sum() == 1
     predictor = Predictor(bundle)
     timer, weather, music, greeting, flight, _ = predictor.predict(TEXTS)
     assert timer.intent == "set_timer"
