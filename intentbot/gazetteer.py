@@ -92,7 +92,9 @@ class Gazetteer:
         listed: dict[Name, set[str]] = {}
         for table, entries in (lookups or {}).items():
             kinds = [kind for kind in tag_set.types if split_type(kind)[0] == table]
-            for entry in entries if kinds else ():
+            if not kinds:  # a table that names no entity of the data: nothing to feed
+                continue
+            for entry in entries:
                 name = name_of(entry)
                 if 0 < len(name) <= LONGEST_NAME:
                     listed.setdefault(name, set()).update(kinds)
@@ -127,21 +129,20 @@ class Gazetteer:
                     _mark(found, offsets, start, end, self.columns[kind])
         return found
 
-    def _kinds(self, name: Name, own: set[tuple[Name, str]]) -> list[str]:
+    def _kinds(self, name: Name, own: set[tuple[Name, str]]) -> set[str]:
         """The types `name` is known as, beyond the utterance's own annotations."""
-        kinds = set(self.listed.get(name, ()))
-        for kind, count in self.names.get(name, {}).items():
-            if count > ((name, kind) in own):
-                kinds.add(kind)
-        return sorted(kinds)
+        counted = self.names.get(name, {})
+        known = {kind for kind, count in counted.items() if count > ((name, kind) in own)}
+        return known | self.listed.get(name, set())
 
     def to_dict(self) -> dict:
         """JSON for the bundle: serving needs which names are known, not how often."""
-        known: dict[str, list[str]] = {kind: [] for kind in self.types}
-        for name, kinds in [*((n, c.keys()) for n, c in self.names.items()), *self.listed.items()]:
-            for kind in kinds:
-                known[kind].append(" ".join(name))
-        return {"types": list(self.types), "names": {k: sorted(set(v)) for k, v in known.items()}}
+        known: dict[str, set[str]] = {kind: set() for kind in self.types}
+        for source in (self.names, self.listed):
+            for name, kinds in source.items():
+                for kind in kinds:
+                    known[kind].add(" ".join(name))
+        return {"types": list(self.types), "names": {k: sorted(v) for k, v in known.items()}}
 
     @classmethod
     def from_dict(cls, record: Mapping) -> Gazetteer:

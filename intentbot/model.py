@@ -76,8 +76,9 @@ class IntentNet(nn.Module):
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.gazetteer = None
         if config.gazetteer_width:
-            width = config.gazetteer_width
-            self.gazetteer = nn.Linear(width, config.encoder.embedding_dim, bias=False)
+            self.gazetteer = nn.Linear(
+                config.gazetteer_width, config.encoder.embedding_dim, bias=False
+            )
         self.encoder = RecurrentEncoder(config.encoder)
         layers: list[nn.Module] = []
         width = config.encoder.output_size
@@ -106,8 +107,9 @@ class IntentNet(nn.Module):
         (B, T, K) from the same encoder pass."""
         if self.tagger is None:
             return Outputs(self(ids, lengths, matches), None)
-        embedded = self._embed(ids, matches)
-        pooled, tokens = self.encoder.encode(embedded, lengths)  # (B, F), (B, T, F)
+        pooled, tokens = self.encoder.encode(
+            self._embed(ids, matches), lengths
+        )  # (B, F), (B, T, F)
         return Outputs(self.head(pooled), self.tagger(self.tag_dropout(tokens)))
 
     def _embed(self, ids: torch.Tensor, matches: torch.Tensor | None) -> torch.Tensor:

@@ -54,12 +54,12 @@ class EncodedDataset(torch.utils.data.Dataset):
             ids, lengths = tokenizer.encode(texts)
         else:
             ids, lengths, offsets = tokenizer.encode_with_offsets(texts)
-            spans = [
+            token_offsets = [
                 row[:length].tolist() for row, length in zip(offsets, lengths.tolist(), strict=True)
             ]
             self.tags = [
                 torch.tensor(tag_set.token_tags(row, example.entities))
-                for row, example in zip(spans, examples, strict=True)
+                for row, example in zip(token_offsets, examples, strict=True)
             ]
             if gazetteer is not None:
                 self.matches = [
@@ -68,7 +68,7 @@ class EncodedDataset(torch.utils.data.Dataset):
                             example.text, row, example.entities if own_names_out else ()
                         )
                     )
-                    for row, example in zip(spans, examples, strict=True)
+                    for row, example in zip(token_offsets, examples, strict=True)
                 ]
         ids = torch.from_numpy(ids)
         self.sequences = [row[:length] for row, length in zip(ids, lengths.tolist(), strict=False)]
