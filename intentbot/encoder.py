@@ -48,14 +48,16 @@ class EncoderConfig:
 class RecurrentEncoder(nn.Module):
     """The RNN/GRU/LSTM part of IntentNet: (B, T, E) embeddings -> (B, output_size), pooled
     over real tokens only (`encode` also gives the per-token outputs); intentbot/engine/graph.py
-    rebuilds the same arithmetic in ONNX."""
+    rebuilds the same arithmetic in ONNX. `extra_inputs` features per token follow the
+    embedding's E in the input (known names): as inputs of the first layer rather than added to
+    the embedding, training needs no gradient for the frozen embeddings' side of it."""
 
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, extra_inputs: int = 0) -> None:
         super().__init__()
         self.config = config
         extra = {"nonlinearity": config.nonlinearity} if config.kind == "rnn" else {}
         self.rnn = KINDS[config.kind].module(
-            input_size=config.embedding_dim,
+            input_size=config.embedding_dim + extra_inputs,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,
             bidirectional=config.bidirectional,

@@ -1,7 +1,7 @@
 """IntentNet: token ids -> embedding -> recurrent encoder -> MLP head -> intent logits, and
 with `num_tags` a linear tagging head on the per-token outputs -> BIO tag logits; with
-`gazetteer_width`, each token's known-name features (`intentbot.gazetteer`) are projected and
-added to its embedding.
+`gazetteer_width`, each token's known-name features (`intentbot.gazetteer`) are read by the first
+recurrent layer beside its embedding.
 
 Plain torch: training, evaluation and serving all run this one module.
 """
@@ -74,12 +74,7 @@ class IntentNet(nn.Module):
         )
         self.embedding.weight.requires_grad_(not config.freeze_embedding)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        self.gazetteer = None
-        if config.gazetteer_width:
-            self.gazetteer = nn.Linear(
-                config.gazetteer_width, config.encoder.embedding_dim, bias=False
-            )
-        self.encoder = RecurrentEncoder(config.encoder)
+        self.encoder = RecurrentEncoder(config.encoder, extra_inputs=config.gazetteer_width)
         layers: list[nn.Module] = []
         width = config.encoder.output_size
         for size in config.head.hidden_sizes:
@@ -113,14 +108,33 @@ class IntentNet(nn.Module):
         return Outputs(self.head(pooled), self.tagger(self.tag_dropout(tokens)))
 
     def _embed(self, ids: torch.Tensor, matches: torch.Tensor | None) -> torch.Tensor:
-        """(B, T) ids -> (B, T, E) embeddings, with word dropout in training, plus the
-        projected known-name features (B, T, G) with a gazetteer."""
+        """(B, T) ids -> (B, T, E) embeddings, with word dropout in training, and with a
+        gazetteer its known-name features (B, T, G) after them: (B, T, E + G)."""
         if self.training and self.config.word_dropout > 0:
             # replacing words by [UNK] teaches the model to cope with words it never saw
             dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
             dropped[:, 0] = False  # position 0 is [BOS]
             ids = ids.masked_fill(dropped & (ids != self.config.pad_id), self.config.unk_id)
         embedded = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
-        if self.gazetteer is None or matches is None:  # None: no token is part of a known name
+        width = self.config.gazetteer_width
+        if not width:
             return embedded
-        return embedded + self.gazetteer(matches.to(embedded.dtype))
+        if matches is None:  # no token is part of a known name
+            return nn.functional.pad(embedded, (0, width))
+        return torch.cat([embedded, matches.to(embedded.dtype)], dim=-1)
+
+
+def name_projection_folded(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights written when known-name features were projected (`gazetteer.weight`, (E, G)) and
+    added to the embeddings, as the same network reading them beside the embeddings: the first
+    layer's input term W_ih (e + P m) is W_ih e + (W_ih P) m, so W_ih gains the columns W_ih P.
+    Other weights come back as they are."""
+    projection = state.get("gazetteer.weight")
+    if projection is None:
+        return state
+    folded = {name: tensor for name, tensor in state.items() if name != "gazetteer.weight"}
+    for suffix in ("l0", "l0_reverse"):
+        name = f"encoder.rnn.weight_ih_{suffix}"
+        if name in folded:
+            folded[name] = torch.cat([folded[name], folded[name] @ projection], dim=1)
+    return folded

@@ -12,7 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from intentbot.bundle import NET, WEIGHTS, BundleError, read_json
-from intentbot.model import IntentNet, NetConfig
+from intentbot.model import IntentNet, NetConfig, name_projection_folded
 
 
 def write_network(net: IntentNet, folder: Path) -> None:
@@ -30,7 +30,7 @@ def read_network(folder: Path) -> IntentNet:
     except (KeyError, TypeError, ValueError) as error:
         raise BundleError(f"{folder / NET}: not a network description ({error!r})") from None
     try:
-        net.load_state_dict(load_file(folder / WEIGHTS))
+        net.load_state_dict(name_projection_folded(load_file(folder / WEIGHTS)))
     except (SafetensorError, OSError) as error:
         raise BundleError(f"{folder / WEIGHTS}: unreadable weights ({error})") from None
     except RuntimeError as error:  # names and shapes differ from what net.json describes

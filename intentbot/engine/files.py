@@ -36,7 +36,9 @@ class GraphFileError(RuntimeError):
 @dataclass(frozen=True)
 class TableSource:
     """A table computed from the network's weights (names of its state dict): the rows of
-    `rows`, times `times` transposed when given, plus `plus` when given."""
+    `rows`, times `times` transposed when given, plus `plus` when given. Of `times`, the
+    columns that `rows` is wide: a first layer that also reads known-name features has their
+    columns after the embedding's, and those are not folded into the table."""
 
     rows: str
     times: str | None = None
@@ -47,7 +49,7 @@ class TableSource:
         read from files answers exactly as the one written from the network."""
         table = weight(self.rows)
         if self.times is not None:
-            table = table @ weight(self.times).T
+            table = table @ weight(self.times)[:, : table.shape[1]].T
         if self.plus is not None:
             table = table + self.plus
         return np.ascontiguousarray(table, dtype=np.float32)

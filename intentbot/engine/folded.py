@@ -44,7 +44,7 @@ def folded_first_layer(
 ) -> tuple[str, str]:
     """(T, B) ids -> outputs (T, B, directions*H) and final states (directions, B, H); `weights`
     is `net`'s state dict as arrays; `matches_tb`, (T, B, G) known-name features, add their
-    input term W_ih · projection · features (linear, so it folds into a (G, gates) matrix)."""
+    input term: the columns of W_ih after the embedding's, a (G, gates) matrix."""
     rnn = net.encoder.rnn
     directions, hidden = _directions(rnn), rnn.hidden_size
     readings = [ids_tb]
@@ -109,9 +109,9 @@ def _input_sources(net: IntentNet) -> list[TableSource]:
 @torch.no_grad()
 def _match_terms(net: IntentNet) -> list[torch.Tensor]:
     """Per direction, the (G, gates) matrix that turns known-name features into input terms."""
-    rnn = net.encoder.rnn
+    rnn, width = net.encoder.rnn, net.config.encoder.embedding_dim
     suffixes = ["l0", "l0_reverse"][: _directions(rnn)]
-    return [(getattr(rnn, f"weight_ih_{s}") @ net.gazetteer.weight).T for s in suffixes]
+    return [getattr(rnn, f"weight_ih_{s}")[:, width:].T for s in suffixes]
 
 
 def _cell(body: GraphBuilder, rnn: nn.RNNBase) -> object:

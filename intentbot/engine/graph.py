@@ -49,16 +49,16 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     ids_tb = graph.op("Transpose", ["ids"], perm=[1, 0])  # ONNX recurrences are time-major
     mask = _mask(graph, ids_tb)
     # (T, B, G) known-name features, time-major like the ids
-    matches_tb = graph.op("Transpose", [MATCHES], perm=[1, 0, 2]) if net.gazetteer else None
+    reads_names = bool(net.config.gazetteer_width)
+    matches_tb = graph.op("Transpose", [MATCHES], perm=[1, 0, 2]) if reads_names else None
     final_state = ""  # set by whichever layer comes last
     if fold:
         sequence, final_state = folded_first_layer(graph, net, weights, ids_tb, mask, matches_tb)
     else:
         embedding = graph.table(TableSource(EMBEDDING), weights, "embedding")
         sequence = graph.op("Gather", [embedding, ids_tb])
-        if matches_tb is not None:  # plus their projection, as IntentNet._embed adds it
-            projection = graph.constant(net.gazetteer.weight.T)  # (G, E)
-            sequence = graph.op("Add", [sequence, graph.op("MatMul", [matches_tb, projection])])
+        if matches_tb is not None:  # after the embedding, as IntentNet._embed puts them
+            sequence = graph.op("Concat", [sequence, matches_tb], axis=2)
     lengths32 = graph.op("Cast", ["lengths"], to=TensorProto.INT32)
     for layer in range(1 if fold else 0, rnn.num_layers):
         sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
@@ -94,7 +94,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
 
 def _matches_input(net: IntentNet) -> list[onnx.ValueInfoProto]:
     """The known-name features input, for a network that reads them."""
-    if net.gazetteer is None:
+    if not net.config.gazetteer_width:
         return []
     width = net.config.gazetteer_width
     return [helper.make_tensor_value_info(MATCHES, TensorProto.FLOAT, ["batch", "time", width])]
