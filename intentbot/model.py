@@ -102,9 +102,8 @@ class IntentNet(nn.Module):
         (B, T, K) from the same encoder pass."""
         if self.tagger is None:
             return Outputs(self(ids, lengths, matches), None)
-        pooled, tokens = self.encoder.encode(
-            self._embed(ids, matches), lengths
-        )  # (B, F), (B, T, F)
+        # (B, F) pooled and (B, T, F) per token, from one pass
+        pooled, tokens = self.encoder.encode(self._embed(ids, matches), lengths)
         return Outputs(self.head(pooled), self.tagger(self.tag_dropout(tokens)))
 
     def _embed(self, ids: torch.Tensor, matches: torch.Tensor | None) -> torch.Tensor:
@@ -122,19 +121,3 @@ class IntentNet(nn.Module):
         if matches is None:  # no token is part of a known name
             return nn.functional.pad(embedded, (0, width))
         return torch.cat([embedded, matches.to(embedded.dtype)], dim=-1)
-
-
-def name_projection_folded(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Weights written when known-name features were projected (`gazetteer.weight`, (E, G)) and
-    added to the embeddings, as the same network reading them beside the embeddings: the first
-    layer's input term W_ih (e + P m) is W_ih e + (W_ih P) m, so W_ih gains the columns W_ih P.
-    Other weights come back as they are."""
-    projection = state.get("gazetteer.weight")
-    if projection is None:
-        return state
-    folded = {name: tensor for name, tensor in state.items() if name != "gazetteer.weight"}
-    for suffix in ("l0", "l0_reverse"):
-        name = f"encoder.rnn.weight_ih_{suffix}"
-        if name in folded:
-            folded[name] = torch.cat([folded[name], folded[name] @ projection], dim=1)
-    return folded

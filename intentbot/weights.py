@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from intentbot.bundle import NET, WEIGHTS, BundleError, read_json
-from intentbot.model import IntentNet, NetConfig, name_projection_folded
+from intentbot.model import IntentNet, NetConfig
 
 
 def write_network(net: IntentNet, folder: Path) -> None:
@@ -30,7 +31,7 @@ def read_network(folder: Path) -> IntentNet:
     except (KeyError, TypeError, ValueError) as error:
         raise BundleError(f"{folder / NET}: not a network description ({error!r})") from None
     try:
-        net.load_state_dict(name_projection_folded(load_file(folder / WEIGHTS)))
+        net.load_state_dict(_name_projection_folded(load_file(folder / WEIGHTS)))
     except (SafetensorError, OSError) as error:
         raise BundleError(f"{folder / WEIGHTS}: unreadable weights ({error})") from None
     except RuntimeError as error:  # names and shapes differ from what net.json describes
@@ -38,3 +39,19 @@ def read_network(folder: Path) -> IntentNet:
             f"{folder / WEIGHTS}: does not fit the network in {folder / NET} ({error})"
         ) from None
     return net.eval()
+
+
+def _name_projection_folded(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights written when known-name features were projected (`gazetteer.weight`, (E, G)) and
+    added to the embeddings, as the same network reading them beside the embeddings: the first
+    layer's input term W_ih (e + P m) is W_ih e + (W_ih P) m, so W_ih gains the columns W_ih P.
+    Other weights come back as they are."""
+    projection = state.get("gazetteer.weight")
+    if projection is None:
+        return state
+    folded = {name: tensor for name, tensor in state.items() if name != "gazetteer.weight"}
+    for suffix in ("l0", "l0_reverse"):
+        name = f"encoder.rnn.weight_ih_{suffix}"
+        if name in folded:
+            folded[name] = torch.cat([folded[name], folded[name] @ projection], dim=1)
+    return folded

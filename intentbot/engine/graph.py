@@ -49,8 +49,8 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     ids_tb = graph.op("Transpose", ["ids"], perm=[1, 0])  # ONNX recurrences are time-major
     mask = _mask(graph, ids_tb)
     # (T, B, G) known-name features, time-major like the ids
-    reads_names = bool(net.config.gazetteer_width)
-    matches_tb = graph.op("Transpose", [MATCHES], perm=[1, 0, 2]) if reads_names else None
+    width = net.config.gazetteer_width
+    matches_tb = graph.op("Transpose", [MATCHES], perm=[1, 0, 2]) if width else None
     final_state = ""  # set by whichever layer comes last
     if fold:
         sequence, final_state = folded_first_layer(graph, net, weights, ids_tb, mask, matches_tb)
@@ -94,9 +94,9 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
 
 def _matches_input(net: IntentNet) -> list[onnx.ValueInfoProto]:
     """The known-name features input, for a network that reads them."""
-    if not net.config.gazetteer_width:
-        return []
     width = net.config.gazetteer_width
+    if not width:
+        return []
     return [helper.make_tensor_value_info(MATCHES, TensorProto.FLOAT, ["batch", "time", width])]
 
 
