@@ -2,7 +2,8 @@
 tagging, one per token).
 
 `kind` switches nn.RNN / nn.GRU / nn.LSTM; padded positions never reach the recurrence
-(packed sequences) nor the pooling (masks).
+(packed sequences) nor the pooling (masks). The top layer may be narrower than the ones below
+(`top_hidden_size`): in a two-layer encoder over wide embeddings it holds half the arithmetic.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class EncoderConfig:
     dropout: float = 0.0
     pooling: str = "max"
     nonlinearity: str = "tanh"
+    # the last layer's width when it differs from the layers below (num_layers > 1); null:
+    # hidden_size. A narrower top layer is most of a deep encoder's arithmetic saved (README)
+    top_hidden_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -38,11 +42,20 @@ class EncoderConfig:
             raise ValueError(f"encoder.pooling={self.pooling!r} is not one of {POOLINGS}")
         if self.nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"encoder.nonlinearity={self.nonlinearity!r}: use tanh or relu")
+        if self.top_hidden_size is not None and self.num_layers < 2:
+            raise ValueError(
+                f"encoder.top_hidden_size={self.top_hidden_size} sets the last of several layers:"
+                " set encoder.num_layers=2 or more, or encoder.hidden_size for a single layer"
+            )
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
 
     @property
     def output_size(self) -> int:
-        """Width of the utterance vector: `hidden_size`, doubled when bidirectional."""
-        return self.hidden_size * (2 if self.bidirectional else 1)
+        """Width of the utterance vector: the top layer's width, doubled when bidirectional."""
+        return (self.top_hidden_size or self.hidden_size) * self.directions
 
 
 class RecurrentEncoder(nn.Module):
@@ -55,18 +68,36 @@ class RecurrentEncoder(nn.Module):
     def __init__(self, config: EncoderConfig, extra_inputs: int = 0) -> None:
         super().__init__()
         self.config = config
+        # with a top layer of its own width, `rnn` holds the layers below it and `top` the last
+        # one; otherwise `rnn` holds them all (the weights' names of every earlier bundle)
+        below = config.num_layers - (config.top_hidden_size is not None)
+        self.rnn = self._recurrence(config.embedding_dim + extra_inputs, config.hidden_size, below)
+        self.top = None
+        if config.top_hidden_size is not None:
+            width = config.hidden_size * config.directions
+            self.top = self._recurrence(width, config.top_hidden_size, 1)
+        self.attention = nn.Linear(config.output_size, 1) if config.pooling == "attention" else None
+
+    def _recurrence(self, input_size: int, hidden_size: int, layers: int) -> nn.RNNBase:
+        """`layers` stacked layers of the configured kind, `hidden_size` wide."""
+        config = self.config
         extra = {"nonlinearity": config.nonlinearity} if config.kind == "rnn" else {}
-        self.rnn = KINDS[config.kind].module(
-            input_size=config.embedding_dim + extra_inputs,
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
+        return KINDS[config.kind].module(
+            input_size=input_size,
+            hidden_size=hidden_size,
+            num_layers=layers,
             bidirectional=config.bidirectional,
             # torch applies dropout between stacked layers only; one layer would just warn
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            dropout=config.dropout if layers > 1 else 0.0,
             batch_first=True,
             **extra,
         )
-        self.attention = nn.Linear(config.output_size, 1) if config.pooling == "attention" else None
+
+    def recurrences(self) -> list[tuple[nn.RNNBase, int]]:
+        """Every layer from the bottom up, as (module, layer index within it): what the ONNX
+        graph writes one operator each for."""
+        modules = [self.rnn] if self.top is None else [self.rnn, self.top]
+        return [(module, layer) for module in modules for layer in range(module.num_layers)]
 
     def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, E) embeddings and (B,) lengths -> (B, H*directions)."""
@@ -81,6 +112,9 @@ class RecurrentEncoder(nn.Module):
             embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
         )
         outputs, final = self.rnn(packed)
+        if self.top is not None:  # the dropout torch puts between its own stacked layers
+            between = nn.functional.dropout(outputs.data, self.config.dropout, self.training)
+            outputs, final = self.top(outputs._replace(data=between))
         tokens = None
         if per_token or self.config.pooling != "last":
             # (B, T', H*dirs), T' the longest length; per token the full T, as the ids have
@@ -96,8 +130,7 @@ class RecurrentEncoder(nn.Module):
         if self.config.pooling == "last":
             hidden = final[0] if isinstance(final, tuple) else final  # LSTM returns (h, c)
             # (layers*directions, B, H): the top layer's forward and backward final states
-            directions = 2 if self.config.bidirectional else 1
-            return torch.cat(list(hidden[-directions:]), dim=-1)
+            return torch.cat(list(hidden[-self.config.directions :]), dim=-1)
         mask = (
             torch.arange(outputs.size(1), device=outputs.device)[None, :]
             < lengths.to(outputs.device)[:, None]

@@ -36,7 +36,12 @@ VOCAB, CLASSES, TAGS = 60, 7, 5
 
 
 def random_net(
-    kind: str, pooling: str, layers: int = 1, bidirectional: bool = True, num_tags: int = 0
+    kind: str,
+    pooling: str,
+    layers: int = 1,
+    bidirectional: bool = True,
+    num_tags: int = 0,
+    top_hidden_size: int | None = None,
 ) -> IntentNet:
     torch.manual_seed(0)
     encoder = EncoderConfig(
@@ -46,6 +51,7 @@ def random_net(
         num_layers=layers,
         bidirectional=bidirectional,
         pooling=pooling,
+        top_hidden_size=top_hidden_size,
     )
     return IntentNet(NetConfig(VOCAB, CLASSES, encoder=encoder, num_tags=num_tags)).eval()
 
@@ -68,14 +74,24 @@ def assert_same_outputs(got: Answer, expected: Answer, lengths: np.ndarray) -> N
         np.testing.assert_allclose(got.tags[real], expected.tags[real], atol=1e-5, rtol=1e-5)
 
 
+# (num_layers, top_hidden_size): one layer, two alike, and a narrower top layer of its own
+STACKS = ((1, None), (2, None), (2, 5))
+
+
 @pytest.mark.parametrize(
-    ("kind", "pooling", "layers", "bidirectional", "fold", "num_tags"),
-    list(itertools.product(KINDS, POOLINGS, (1, 2), (True, False), (False, True), (0, TAGS))),
+    ("kind", "pooling", "stack", "bidirectional", "fold", "num_tags"),
+    list(itertools.product(KINDS, POOLINGS, STACKS, (True, False), (False, True), (0, TAGS))),
 )
 def test_graph_computes_what_torch_computes(
-    kind: str, pooling: str, layers: int, bidirectional: bool, fold: bool, num_tags: int
+    kind: str,
+    pooling: str,
+    stack: tuple[int, int | None],
+    bidirectional: bool,
+    fold: bool,
+    num_tags: int,
 ) -> None:
-    net = random_net(kind, pooling, layers, bidirectional, num_tags)
+    layers, top_hidden_size = stack
+    net = random_net(kind, pooling, layers, bidirectional, num_tags, top_hidden_size)
     ids, lengths = padded_batch([5, 1, 3, 5, 2])
     answers = onnx_session(to_onnx(net, fold))(ids, lengths)
     assert len(answers) == (2 if num_tags else 1)  # an intent-only graph stays as it was

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from intentbot.encoder import EncoderConfig, RecurrentEncoder
+from intentbot.encoder import POOLINGS, EncoderConfig, RecurrentEncoder
 from intentbot.model import HeadConfig, IntentNet, NetConfig
 
 
@@ -70,6 +70,29 @@ def test_config_round_trips_through_plain_dicts():
 def test_bad_encoder_settings_say_what_is_allowed(field, value, message):
     with pytest.raises(ValueError, match=message):
         EncoderConfig(**{field: value})
+
+
+def test_a_top_layer_needs_layers_below_it():
+    with pytest.raises(ValueError, match="num_layers=2 or more"):
+        EncoderConfig(num_layers=1, top_hidden_size=64)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_a_narrower_top_layer_sets_the_outputs_width(pooling):
+    """The layers below keep `hidden_size`; the top layer's width is what the heads read."""
+    config = EncoderConfig(
+        embedding_dim=4, hidden_size=6, num_layers=3, top_hidden_size=3, pooling=pooling
+    )
+    encoder = RecurrentEncoder(config, extra_inputs=2)
+    assert [(rnn.hidden_size, layer) for rnn, layer in encoder.recurrences()] == [
+        (6, 0),
+        (6, 1),
+        (3, 0),
+    ]
+    pooled, tokens = encoder.encode(torch.randn(2, 5, 6), torch.tensor([5, 2]))
+    assert pooled.shape == (2, 6) and tokens.shape == (2, 5, 6)
+    assert config.output_size == 6
+    assert tokens[1, 2:].abs().sum() == 0  # padding stays out of the top layer too
 
 
 def test_encoder_output_size_matches_directions():

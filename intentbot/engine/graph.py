@@ -43,7 +43,6 @@ def graphs_of(net: IntentNet) -> Graphs:
 def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     """The eval-mode forward pass of `net` (dropout off) as a checked ONNX model; `fold` folds
     the first layer into a lookup table."""
-    rnn = net.encoder.rnn
     weights = {name: tensor.detach().cpu().numpy() for name, tensor in net.state_dict().items()}
     graph = GraphBuilder()
     ids_tb = graph.op("Transpose", ["ids"], perm=[1, 0])  # ONNX recurrences are time-major
@@ -60,8 +59,9 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
         if matches_tb is not None:  # after the embedding, as IntentNet._embed puts them
             sequence = graph.op("Concat", [sequence, matches_tb], axis=2)
     lengths32 = graph.op("Cast", ["lengths"], to=TensorProto.INT32)
-    for layer in range(1 if fold else 0, rnn.num_layers):
-        sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
+    for position, (rnn, layer) in enumerate(net.encoder.recurrences()):
+        if position or not fold:  # the folded form has run the first layer already
+            sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
     pooled = _pool(graph, net, sequence, final_state, mask)
     graph.nodes.append(helper.make_node("Identity", [_head(graph, net.head, pooled)], ["logits"]))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])]
@@ -111,7 +111,7 @@ def _mask(graph: GraphBuilder, ids_tb: str) -> str:
 def _recurrent_layer(
     graph: GraphBuilder, rnn: nn.RNNBase, layer: int, sequence: str, lengths32: str
 ) -> tuple[str, str]:
-    """One torch layer (both directions) as one fused ONNX recurrence.
+    """Layer `layer` of torch module `rnn` (both directions) as one fused ONNX recurrence.
 
     Returns the outputs (T, B, directions*H) and the final states (directions, B, H)."""
     kind = kind_of(rnn)
