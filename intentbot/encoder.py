@@ -32,7 +32,8 @@ class EncoderConfig:
     pooling: str = "max"
     nonlinearity: str = "tanh"
     # the last layer's width when it differs from the layers below (num_layers > 1); null:
-    # hidden_size. A narrower top layer is most of a deep encoder's arithmetic saved (README)
+    # hidden_size. The top layer reads both directions of the one below, so narrowing it
+    # saves the most arithmetic (BENCHMARKS.md, SNIPS)
     top_hidden_size: int | None = None
 
     def __post_init__(self) -> None:

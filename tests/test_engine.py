@@ -30,7 +30,7 @@ from intentbot.engine.runtime import (
 from intentbot.model import IntentNet, NetConfig
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
-from intentbot.weights import write_network
+from intentbot.weights import read_network, write_network
 
 VOCAB, CLASSES, TAGS = 60, 7, 5
 
@@ -160,11 +160,12 @@ def test_a_table_too_large_to_fold_falls_back_to_the_fused_graph(
 def test_graphs_written_to_files_answer_as_the_network(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fold: bool
 ) -> None:
-    """What a serving process loads (no torch) answers as the graphs written from the network;
-    a network too large to fold writes no folded files."""
+    """What a serving process loads (no torch) answers as the graphs written from the network,
+    and the network read back answers as itself (a top layer of its own width included); a
+    network too large to fold writes no folded files."""
     if not fold:
         monkeypatch.setattr(graph_module, "FOLD_LIMIT_BYTES", 0)
-    net = random_net("gru", "attention", num_tags=TAGS)
+    net = random_net("gru", "attention", layers=2, num_tags=TAGS, top_hidden_size=5)
     write_network(net, tmp_path)
     write_graphs(graphs_of(net), tmp_path)
     read = read_graphs(tmp_path, tmp_path / WEIGHTS)
@@ -177,6 +178,9 @@ def test_graphs_written_to_files_answer_as_the_network(
     reference = torch_engine(net)
     assert_same_outputs(engine(ids, lengths), reference(ids, lengths), lengths)
     assert_same_outputs(engine(ids[:1], lengths[:1]), reference(ids[:1], lengths[:1]), lengths[:1])
+    assert_same_outputs(
+        torch_engine(read_network(tmp_path))(ids, lengths), reference(ids, lengths), lengths
+    )
 
 
 def test_a_folder_without_graphs_reads_as_none(tmp_path: Path) -> None:
