@@ -151,8 +151,8 @@ def onnx_session(model: OnnxModel, threads: int = 1) -> Session:
     ) -> list[np.ndarray]:
         feed = {"ids": ids, "lengths": lengths, **model.tables}
         if widths:
-            none = np.zeros((*ids.shape, widths[0]), np.float32)
-            feed[MATCHES] = none if matches is None else matches
+            known = np.zeros((*ids.shape, widths[0]), np.float32) if matches is None else matches
+            feed[MATCHES] = known
         return session.run(names, feed)
 
     return run
