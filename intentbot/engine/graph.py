@@ -59,9 +59,9 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
         if matches_tb is not None:  # after the embedding, as IntentNet._embed puts them
             sequence = graph.op("Concat", [sequence, matches_tb], axis=2)
     lengths32 = graph.op("Cast", ["lengths"], to=TensorProto.INT32)
-    for position, (rnn, layer) in enumerate(net.encoder.recurrences()):
-        if position or not fold:  # the folded form has run the first layer already
-            sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
+    # the folded form has run the first layer already
+    for rnn, layer in net.encoder.recurrences()[1 if fold else 0 :]:
+        sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
     pooled = _pool(graph, net, sequence, final_state, mask)
     graph.nodes.append(helper.make_node("Identity", [_head(graph, net.head, pooled)], ["logits"]))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])]
