@@ -71,10 +71,16 @@ class Gazetteer:
         self.listed: dict[Name, set[str]] = {
             name: set(kinds) for name, kinds in (listed or {}).items()
         }
-        # every name and every start of one: matching stops as soon as words start no name
-        self._prefixes = {
-            name[:end] for name in [*self.names, *self.listed] for end in range(1, len(name) + 1)
+        # every name and every start of one, with the types it is known as (none for a start
+        # that is no name): matching stops as soon as words start no name
+        self._known: dict[Name, frozenset[str]] = {
+            name[:end]: frozenset()
+            for name in [*self.names, *self.listed]
+            for end in range(1, len(name))
         }
+        for name in self.names.keys() | self.listed.keys():
+            counted = {kind for kind, count in self.names.get(name, {}).items() if count > 0}
+            self._known[name] = frozenset(counted | self.listed.get(name, set()))
 
     @classmethod
     def from_examples(
@@ -123,9 +129,10 @@ class Gazetteer:
             name: Name = ()
             for word, _, end in tokens[first:]:
                 name = (*name, word)
-                if name not in self._prefixes:
+                kinds = self._known.get(name)
+                if kinds is None:
                     break
-                for kind in self._kinds(name, own_names):
+                for kind in self._kinds(name, own_names) if own_names else kinds:
                     _mark(found, offsets, start, end, self.columns[kind])
         return found
 

@@ -1,14 +1,15 @@
 """IntentNet: token ids -> embedding -> recurrent encoder -> MLP head -> intent logits, and
 with `num_tags` a linear tagging head on the per-token outputs -> BIO tag logits; with
 `gazetteer_width`, each token's known-name features (`intentbot.gazetteer`) are read by the first
-recurrent layer beside its embedding.
+recurrent layer beside its embedding; with `embedding_projection`, the embeddings are mapped to
+that width first.
 
 Plain torch: training, evaluation and serving all run this one module.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import NamedTuple
 
 import torch
@@ -40,6 +41,10 @@ class NetConfig:
     freeze_embedding: bool = False  # pretrained embeddings keep their values
     num_tags: int = 0  # BIO tags of the tagging head (`intentbot.tagging.TagSet`); 0: none
     gazetteer_width: int = 0  # known-name feature columns (`Gazetteer.width`); 0: none
+    # > 0: a learned linear map of the embeddings to this width ahead of the first layer. The
+    # graph folds it into the embedding table, so serving pays for the narrower first layer
+    # only (wide pretrained embeddings: most of that layer's arithmetic is their input term)
+    embedding_projection: int = 0
 
     def to_dict(self) -> dict:
         """Plain JSON-able values: for net.json and the checkpoint's hyperparameters."""
@@ -74,7 +79,14 @@ class IntentNet(nn.Module):
         )
         self.embedding.weight.requires_grad_(not config.freeze_embedding)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        self.encoder = RecurrentEncoder(config.encoder, extra_inputs=config.gazetteer_width)
+        self.projection = None
+        encoder = config.encoder
+        if config.embedding_projection:
+            self.projection = nn.Linear(
+                encoder.embedding_dim, config.embedding_projection, bias=False
+            )
+            encoder = replace(encoder, embedding_dim=config.embedding_projection)
+        self.encoder = RecurrentEncoder(encoder, extra_inputs=config.gazetteer_width)
         layers: list[nn.Module] = []
         width = config.encoder.output_size
         for size in config.head.hidden_sizes:
@@ -107,14 +119,17 @@ class IntentNet(nn.Module):
         return Outputs(self.head(pooled), self.tagger(self.tag_dropout(tokens)))
 
     def _embed(self, ids: torch.Tensor, matches: torch.Tensor | None) -> torch.Tensor:
-        """(B, T) ids -> (B, T, E) embeddings, with word dropout in training, and with a
-        gazetteer its known-name features (B, T, G) after them: (B, T, E + G)."""
+        """(B, T) ids -> (B, T, E) embeddings (E: the projection's width, with one), with word
+        dropout in training, and with a gazetteer its known-name features (B, T, G) after them:
+        (B, T, E + G)."""
         if self.training and self.config.word_dropout > 0:
             # replacing words by [UNK] teaches the model to cope with words it never saw
             dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
             dropped[:, 0] = False  # position 0 is [BOS]
             ids = ids.masked_fill(dropped & (ids != self.config.pad_id), self.config.unk_id)
         embedded = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        if self.projection is not None:
+            embedded = self.projection(embedded)  # (B, T, embedding_projection)
         width = self.config.gazetteer_width
         if not width:
             return embedded

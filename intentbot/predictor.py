@@ -143,7 +143,7 @@ class Predictor:
             self.gazetteer.features(text, row)
             for text, row in zip(texts, offsets.tolist(), strict=True)
         ]
-        return np.stack(rows).astype(np.float32)
+        return np.array(rows, np.float32)
 
     def predict(self, texts: Sequence[str], top_k: int = 5) -> list[Prediction]:
         """One `Prediction` per text, in order, with the out-of-scope decision applied, the

@@ -270,9 +270,9 @@ def _span_probabilities(scores: np.ndarray, paths: np.ndarray, lengths: np.ndarr
     tokens in a span (most are `O`, and are left at 0): what entity confidences average."""
     in_span = (paths > 0) & (np.arange(paths.shape[1]) < lengths[:, None])
     picked = scores[in_span]  # (M, K)
-    chosen = np.take_along_axis(picked, paths[in_span][:, None], axis=-1)  # (M, 1)
+    chosen = picked[np.arange(len(picked)), paths[in_span]]  # (M,)
     probabilities = np.zeros(paths.shape, np.float64)
-    probabilities[in_span] = 1.0 / np.exp(picked - chosen).sum(axis=-1)
+    probabilities[in_span] = 1.0 / np.exp(picked - chosen[:, None]).sum(axis=-1)
     return probabilities
 
 

@@ -89,6 +89,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         freeze_embedding=bool(pretrained and cfg.model.freeze_embeddings),
         num_tags=len(tag_set) if tag_set else 0,
         gazetteer_width=gazetteer.width if gazetteer else 0,
+        embedding_projection=cfg.model.embedding_projection or 0,
     )
     module = IntentTrainingModule(
         net_config.to_dict(),

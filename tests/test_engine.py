@@ -4,12 +4,15 @@ a tagging head, both graph forms, the grouped batch path, and a trained model en
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from intentbot.bundle import WEIGHTS
 from intentbot.encoder import POOLINGS, EncoderConfig
@@ -42,7 +45,10 @@ def random_net(
     bidirectional: bool = True,
     num_tags: int = 0,
     top_hidden_size: int | None = None,
+    projection: int = 0,
+    names: int = 0,
 ) -> IntentNet:
+    """`projection`: the embeddings' projected width; `names`: known-name feature columns."""
     torch.manual_seed(0)
     encoder = EncoderConfig(
         kind=kind,
@@ -53,7 +59,15 @@ def random_net(
         pooling=pooling,
         top_hidden_size=top_hidden_size,
     )
-    return IntentNet(NetConfig(VOCAB, CLASSES, encoder=encoder, num_tags=num_tags)).eval()
+    config = NetConfig(
+        VOCAB,
+        CLASSES,
+        encoder=encoder,
+        num_tags=num_tags,
+        gazetteer_width=names,
+        embedding_projection=projection,
+    )
+    return IntentNet(config).eval()
 
 
 def padded_batch(lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +111,21 @@ def test_graph_computes_what_torch_computes(
     assert len(answers) == (2 if num_tags else 1)  # an intent-only graph stays as it was
     got = Answer(answers[0], answers[1] if num_tags else None)
     assert_same_outputs(got, torch_engine(net)(ids, lengths), lengths)
+
+
+@pytest.mark.parametrize(("kind", "fold"), list(itertools.product(KINDS, (False, True))))
+def test_projected_embeddings_fold_into_the_tables(kind: str, fold: bool) -> None:
+    """The projection is folded into the embedding table (and the folded first layer's), known
+    names still come after it: the graph reads a table as wide as the projection."""
+    net = random_net(kind, "max", layers=2, num_tags=TAGS, projection=5, names=3)
+    ids, lengths = padded_batch([5, 1, 3, 5, 2])
+    matches = (np.random.default_rng(2).random((*ids.shape, 3)) < 0.4).astype(np.float32)
+    model = to_onnx(net, fold)
+    answers = onnx_session(model)(ids, lengths, matches)
+    expected = torch_engine(net)(ids, lengths, matches)
+    assert_same_outputs(Answer(*answers), expected, lengths)
+    if not fold:
+        assert [table.shape for table in model.tables.values()] == [(VOCAB, 5)]
 
 
 @pytest.mark.parametrize(("threads", "num_tags"), [(1, 0), (2, 0), (1, TAGS), (2, TAGS)])
@@ -161,11 +190,11 @@ def test_graphs_written_to_files_answer_as_the_network(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fold: bool
 ) -> None:
     """What a serving process loads (no torch) answers as the graphs written from the network,
-    and the network read back answers as itself (a top layer of its own width included); a
-    network too large to fold writes no folded files."""
+    and the network read back answers as itself (a top layer of its own width and projected
+    embeddings included); a network too large to fold writes no folded files."""
     if not fold:
         monkeypatch.setattr(graph_module, "FOLD_LIMIT_BYTES", 0)
-    net = random_net("gru", "attention", layers=2, num_tags=TAGS, top_hidden_size=5)
+    net = random_net("gru", "attention", layers=2, num_tags=TAGS, top_hidden_size=5, projection=6)
     write_network(net, tmp_path)
     write_graphs(graphs_of(net), tmp_path)
     read = read_graphs(tmp_path, tmp_path / WEIGHTS)
@@ -181,6 +210,25 @@ def test_graphs_written_to_files_answer_as_the_network(
     assert_same_outputs(
         torch_engine(read_network(tmp_path))(ids, lengths), reference(ids, lengths), lengths
     )
+
+
+def test_graph_files_written_before_projections_still_read(tmp_path: Path) -> None:
+    """Such files name one matrix a table is multiplied by, or none, where they now list them."""
+    net = random_net("gru", "max", num_tags=TAGS)
+    write_network(net, tmp_path)
+    write_graphs(graphs_of(net), tmp_path)
+    for form in ("fused", "folded"):
+        path = tmp_path / f"{form}.safetensors"
+        with safe_open(path, framework="numpy") as stored:
+            arrays = {name: stored.get_tensor(name) for name in stored.keys()}  # noqa: SIM118
+            sources = json.loads(stored.metadata()["sources"])
+        for source in sources.values():
+            assert len(source["times"]) <= 1
+            source["times"] = source["times"][0] if source["times"] else None  # the older form
+        save_file(arrays, path, metadata={"sources": json.dumps(sources)})
+    ids, lengths = padded_batch([5, 1, 3, 5, 2] * 3)
+    engine = OnnxEngine(read_graphs(tmp_path, tmp_path / WEIGHTS))
+    assert_same_outputs(engine(ids, lengths), torch_engine(net)(ids, lengths), lengths)
 
 
 def test_a_folder_without_graphs_reads_as_none(tmp_path: Path) -> None:

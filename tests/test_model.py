@@ -145,3 +145,23 @@ def test_a_net_json_written_before_tagging_still_loads():
     record = tagging_net(num_tags=0).config.to_dict()
     del record["num_tags"]
     assert NetConfig.from_dict(record).num_tags == 0
+
+
+def test_a_projection_narrows_what_the_first_layer_reads():
+    """The embedding table keeps its width; the first layer reads the projection's width, then
+    the known-name columns; without a projection nothing changes."""
+    config = NetConfig(
+        vocab_size=50,
+        num_classes=4,
+        encoder=EncoderConfig(embedding_dim=8, hidden_size=6),
+        gazetteer_width=2,
+        embedding_projection=3,
+    )
+    model = IntentNet(config).eval()
+    assert model.embedding.weight.shape == (50, 8)
+    assert model.projection.weight.shape == (3, 8)
+    assert model.encoder.rnn.input_size == 3 + 2
+    assert IntentNet(NetConfig.from_dict(config.to_dict())).projection.weight.shape == (3, 8)
+    assert net().projection is None and "projection.weight" not in net().state_dict()
+    with torch.no_grad():
+        assert model(IDS, LENGTHS, torch.zeros(2, 5, 2)).shape == (2, 4)

@@ -36,20 +36,20 @@ class GraphFileError(RuntimeError):
 @dataclass(frozen=True)
 class TableSource:
     """A table computed from the network's weights (names of its state dict): the rows of
-    `rows`, times `times` transposed when given, plus `plus` when given. Of `times`, the
-    columns that `rows` is wide: a first layer that also reads known-name features has their
-    columns after the embedding's, and those are not folded into the table."""
+    `rows`, times each of `times` transposed in turn, plus `plus` when given. Of each matrix in
+    `times`, the columns that the table so far is wide: a first layer that also reads known-name
+    features has their columns after the embedding's, and those are not folded into the table."""
 
     rows: str
-    times: str | None = None
+    times: tuple[str, ...] = ()
     plus: np.ndarray | None = None
 
     def build(self, weight: Callable[[str], np.ndarray]) -> np.ndarray:
         """The table, from `weight(name)`; export and load both compute it here, so a graph
         read from files answers exactly as the one written from the network."""
         table = weight(self.rows)
-        if self.times is not None:
-            table = table @ weight(self.times)[:, : table.shape[1]].T
+        for name in self.times:
+            table = table @ weight(name)[:, : table.shape[1]].T
         if self.plus is not None:
             table = table + self.plus
         return np.ascontiguousarray(table, dtype=np.float32)
@@ -89,7 +89,7 @@ def write_graphs(graphs: Graphs, folder: Path) -> None:
         stored = {name: table for name, table in model.tables.items() if name not in model.sources}
         sources = {}
         for name, source in model.sources.items():
-            sources[name] = {"rows": source.rows, "times": source.times}
+            sources[name] = {"rows": source.rows, "times": list(source.times)}
             if source.plus is not None:
                 stored[f"{name}.plus"] = source.plus
         save_file(stored, folder / f"{form}.safetensors", metadata={SOURCES: json.dumps(sources)})
@@ -131,7 +131,7 @@ def _read_form(folder: Path, form: str, weight: Callable[[str], np.ndarray]) -> 
     except (SafetensorError, OSError, ValueError) as error:
         raise GraphFileError(f"{tables}: unreadable engine weights ({error})") from None
     sources = {
-        name: TableSource(record["rows"], record["times"], arrays.pop(f"{name}.plus", None))
+        name: TableSource(record["rows"], _chain(record["times"]), arrays.pop(f"{name}.plus", None))
         for name, record in described.items()
     }
     try:
@@ -140,3 +140,11 @@ def _read_form(folder: Path, form: str, weight: Callable[[str], np.ndarray]) -> 
         message = f"{tables}: a table does not fit the network's weights ({error})"
         raise GraphFileError(message) from None
     return OnnxModel(serialised, arrays | built, sources, str(graph))
+
+
+def _chain(times: str | list[str] | None) -> tuple[str, ...]:
+    """A source's `times` as written: a list, or from bundles written before projections one
+    name or null."""
+    if times is None:
+        return ()
+    return (times,) if isinstance(times, str) else tuple(times)

@@ -25,7 +25,13 @@ from intentbot.engine.kinds import kind_of
 from intentbot.model import IntentNet
 
 # state-dict names of the weights the tables are made from (IntentNet's attribute paths)
-EMBEDDING, ENCODER_RNN = "embedding.weight", "encoder.rnn"
+EMBEDDING, PROJECTION, ENCODER_RNN = "embedding.weight", "projection.weight", "encoder.rnn"
+
+
+def embedding_source(net: IntentNet) -> TableSource:
+    """The table of what the first layer reads per token: the embeddings, projected when the
+    network projects them (the projection is linear, so folding it in changes nothing)."""
+    return TableSource(EMBEDDING, (PROJECTION,) if net.projection is not None else ())
 
 
 def table_bytes(net: IntentNet) -> int:
@@ -101,15 +107,15 @@ def _input_sources(net: IntentNet) -> list[TableSource]:
         bias = getattr(rnn, f"bias_ih_{suffix}") + getattr(rnn, f"bias_hh_{suffix}")
         if scaled:
             bias[-scaled:] = getattr(rnn, f"bias_ih_{suffix}")[-scaled:]
-        weight = f"{ENCODER_RNN}.weight_ih_{suffix}"
-        sources.append(TableSource(EMBEDDING, weight, bias.numpy()))
+        through = (*embedding_source(net).times, f"{ENCODER_RNN}.weight_ih_{suffix}")
+        sources.append(TableSource(EMBEDDING, through, bias.numpy()))
     return sources
 
 
 @torch.no_grad()
 def _match_terms(net: IntentNet) -> list[torch.Tensor]:
     """Per direction, the (G, gates) matrix that turns known-name features into input terms."""
-    rnn, width = net.encoder.rnn, net.config.encoder.embedding_dim
+    rnn, width = net.encoder.rnn, net.encoder.config.embedding_dim  # projected, with one
     suffixes = ["l0", "l0_reverse"][: _directions(rnn)]
     return [getattr(rnn, f"weight_ih_{s}")[:, width:].T for s in suffixes]
 

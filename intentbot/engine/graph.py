@@ -24,8 +24,8 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from intentbot.engine.builder import GraphBuilder, batch_features
-from intentbot.engine.files import MATCHES, Graphs, OnnxModel, TableSource
-from intentbot.engine.folded import EMBEDDING, folded_first_layer, table_bytes
+from intentbot.engine.files import MATCHES, Graphs, OnnxModel
+from intentbot.engine.folded import embedding_source, folded_first_layer, table_bytes
 from intentbot.engine.kinds import kind_of
 from intentbot.model import IntentNet
 
@@ -54,7 +54,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     if fold:
         sequence, final_state = folded_first_layer(graph, net, weights, ids_tb, mask, matches_tb)
     else:
-        embedding = graph.table(TableSource(EMBEDDING), weights, "embedding")
+        embedding = graph.table(embedding_source(net), weights, "embedding")
         sequence = graph.op("Gather", [embedding, ids_tb])
         if matches_tb is not None:  # after the embedding, as IntentNet._embed puts them
             sequence = graph.op("Concat", [sequence, matches_tb], axis=2)
