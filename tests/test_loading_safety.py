@@ -14,6 +14,8 @@ from pathlib import Path
 import bentoml
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from intentbot.bundle import (
     CONFIG,
@@ -87,6 +89,18 @@ def truncate(path: Path) -> None:
 # them), reading its torch network (only evaluation with the torch engine and retraining do),
 # or building the ONNX Runtime engine from the graph files
 LOAD, NETWORK, ENGINE = "load", "network", "engine"
+
+
+def _bad_sources(path: Path) -> None:
+    """Table sources whose matrices are a number, not weight names."""
+    with safe_open(path, framework="numpy") as stored:
+        arrays = {name: stored.get_tensor(name) for name in stored.keys()}  # noqa: SIM118
+        sources = json.loads(stored.metadata()["sources"])
+    for source in sources.values():
+        source["times"] = 5
+    save_file(arrays, path, metadata={"sources": json.dumps(sources)})
+
+
 DAMAGE = {
     "weights: pickle instead of safetensors": (WEIGHTS, "pickle", LOAD),
     "weights: truncated": (WEIGHTS, truncate, LOAD),
@@ -112,6 +126,7 @@ DAMAGE = {
     "folded graph: truncated": ("folded.onnx", truncate, ENGINE),
     "fused tables: truncated": ("fused.safetensors", truncate, LOAD),
     "folded tables: missing": ("folded.safetensors", Path.unlink, LOAD),
+    "folded tables: sources not names": ("folded.safetensors", _bad_sources, LOAD),
 }
 
 

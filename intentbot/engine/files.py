@@ -130,14 +130,16 @@ def _read_form(folder: Path, form: str, weight: Callable[[str], np.ndarray]) -> 
             described = json.loads((stored.metadata() or {}).get(SOURCES, "{}"))
     except (SafetensorError, OSError, ValueError) as error:
         raise GraphFileError(f"{tables}: unreadable engine weights ({error})") from None
-    sources = {
-        name: TableSource(record["rows"], _chain(record["times"]), arrays.pop(f"{name}.plus", None))
-        for name, record in described.items()
-    }
     try:
+        sources = {
+            name: TableSource(
+                record["rows"], _chain(record["times"]), arrays.pop(f"{name}.plus", None)
+            )
+            for name, record in described.items()
+        }
         built = {name: source.build(weight) for name, source in sources.items()}
     except (KeyError, TypeError, ValueError) as error:
-        message = f"{tables}: a table does not fit the network's weights ({error})"
+        message = f"{tables}: a table does not fit the network's weights ({error!r})"
         raise GraphFileError(message) from None
     return OnnxModel(serialised, arrays | built, sources, str(graph))
 
