@@ -132,15 +132,19 @@ class Gazetteer:
                 kinds = self._known.get(name)
                 if kinds is None:
                     break
-                for kind in self._kinds(name, own_names) if own_names else kinds:
+                for kind in self._beyond_own(name, kinds, own_names):
                     _mark(found, offsets, start, end, self.columns[kind])
         return found
 
-    def _kinds(self, name: Name, own: set[tuple[Name, str]]) -> set[str]:
-        """The types `name` is known as, beyond the utterance's own annotations."""
-        counted = self.names.get(name, {})
-        known = {kind for kind, count in counted.items() if count > ((name, kind) in own)}
-        return known | self.listed.get(name, set())
+    def _beyond_own(
+        self, name: Name, kinds: frozenset[str], own: set[tuple[Name, str]]
+    ) -> Iterable[str]:
+        """Of the types `name` is known as, those still known without the utterance's own
+        annotations (a listed name always is)."""
+        if not own:  # every new utterance: nothing to count out
+            return kinds
+        counted, listed = self.names.get(name, Counter()), self.listed.get(name, set())
+        return [kind for kind in kinds if kind in listed or counted[kind] > ((name, kind) in own)]
 
     def to_dict(self) -> dict:
         """JSON for the bundle: serving needs which names are known, not how often."""
