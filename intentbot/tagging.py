@@ -125,41 +125,35 @@ class TagSet:
         return tags
 
 
+@dataclass(frozen=True)
+class TagScores:
+    """What the tagging head says about a batch: (B, T, K) tag logits, and each token's most
+    likely tag (B, T) with its softmax probability (B, T). The ONNX graphs compute the last two
+    themselves, a dozen numpy calls fewer for one utterance (BENCHMARKS.md); `of` computes them
+    from the logits (the torch engine, graphs written before). Padding holds anything."""
+
+    logits: np.ndarray
+    choices: np.ndarray
+    confidences: np.ndarray
+
+    @classmethod
+    def of(cls, logits: np.ndarray) -> TagScores:
+        """The choices and confidences of (B, T, K) `logits`, as the graphs compute them."""
+        exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return cls(logits, logits.argmax(axis=-1), 1.0 / exponentials.sum(axis=-1))
+
+
 def viterbi(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """(B, T, K) per-token scores over a `TagSet`'s tags and (B,) lengths -> (B, T) the path
     with the highest total score that has no orphan `I-x` (one not after `B-x` or `I-x`).
     Log-probabilities and logits give the same path: a token's softmax subtracts one constant
     from all its tags, so from every path. Positions at or past a row's length mean nothing.
 
-    Where each token's most likely tag already makes an allowed path, that path is the answer
-    (no allowed path can score more than the unconstrained best), so only rows with an orphan
-    pay for the search: on one utterance that is most of the decoding time saved."""
-    path = scores.argmax(axis=-1)  # (B, T)
-    broken = orphans(path, lengths).any(axis=1)
-    if broken.any():
-        path[broken] = _constrained_search(scores[broken], lengths[broken])
-    return path
-
-
-def orphans(path: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """(B, T) tag ids -> (B, T) True where an `I-x` follows neither `B-x` nor `I-x` (the tag
-    before the first token is `O`); positions at or past a row's length are never orphans."""
-    previous = np.zeros_like(path)
-    previous[:, 1:] = path[:, :-1]
-    real = np.arange(path.shape[1]) < lengths[:, None]
-    return _orphan(path, previous) & real
-
-
-def _orphan(tag: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """True where `tag` is an `I-x` (even, B-x = I-x - 1) after neither `B-x` nor `I-x`."""
-    return (tag > 0) & (tag % 2 == 0) & (previous != tag) & (previous != tag - 1)
-
-
-def _constrained_search(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """`viterbi`'s search proper. The constraint is what keeps a step cheap: `O` and `B-x` may
-    follow any tag, `I-x` only its own `B-x` or itself, so each step is (B, K) work, not the
-    (B, K, K) of a full transition table: 700 utterances of 35 tokens over SNIPS' 79 tags in
-    56 ms instead of 1.07 s. Past a row's length its path holds the last tag."""
+    The constraint is what keeps a step cheap: `O` and `B-x` may follow any tag, `I-x` only its
+    own `B-x` or itself, so each step is (B, K) work, not the (B, K, K) of a full transition
+    table: 700 utterances of 35 tokens over SNIPS' 79 tags in 56 ms instead of 1.07 s. Past a
+    row's length its path holds the last tag. `decode` calls it only for the rows whose most
+    likely tags break the rule: elsewhere those tags are the best allowed path already."""
     batch, steps, tags = scores.shape
     if steps == 0:
         return np.zeros((batch, 0), np.int64)
@@ -182,6 +176,22 @@ def _constrained_search(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     for step in range(steps - 1, 0, -1):
         path[:, step - 1] = back[rows[:, 0], step, path[:, step]]
     return path
+
+
+def has_orphan(tags: Sequence[int]) -> bool:
+    """Whether an `I-x` in one text's tags follows neither `B-x` nor `I-x` (the tag before
+    the first token is `O`). Plain ints: for the few tags of one text, cheaper than numpy."""
+    previous = 0
+    for tag in tags:
+        if tag and not tag % 2 and previous != tag and previous != tag - 1:
+            return True
+        previous = tag
+    return False
+
+
+def _orphan(tag: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """True where `tag` is an `I-x` (even, B-x = I-x - 1) after neither `B-x` nor `I-x`."""
+    return (tag > 0) & (tag % 2 == 0) & (previous != tag) & (previous != tag - 1)
 
 
 def greedy(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -239,7 +249,7 @@ def spans(
 
 
 def decode(
-    tag_logits: np.ndarray,
+    tags: TagScores,
     lengths: np.ndarray,
     offsets: np.ndarray,
     texts: Sequence[str],
@@ -247,27 +257,32 @@ def decode(
     synonyms: Mapping[str, str],
     search: Search = viterbi,
 ) -> list[list[ExtractedEntity]]:
-    """A batch's (B, T, K) tag logits, (B,) lengths and (B, T, 2) token offsets -> each text's
-    entities. Position 0 is [BOS] and padding lies past each length: neither is decoded.
-    `search` is `viterbi`; bench/decoding.py measures `greedy` against it."""
-    scores = tag_logits[:, 1:]  # (B, T-1, K): real tokens start at 1
-    paths = search(scores, lengths - 1)  # (B, T-1); on logits, the path of the log-softmax
+    """A batch's tag scores, (B,) lengths and (B, T, 2) token offsets -> each text's entities.
+    Position 0 is [BOS] and padding lies past each length: neither is decoded. A text whose
+    most likely tags are an allowed path keeps them and their probabilities; the others go to
+    `search` (`viterbi`; bench/decoding.py measures `greedy` against it), which returns those
+    tags unchanged wherever they are allowed, so searching every row would find the same."""
+    steps = lengths - 1  # real tokens start at 1
+    choices = zip(tags.choices[:, 1:], steps.tolist(), strict=True)
+    paths = [row[:count].tolist() for row, count in choices]
+    confidences = tags.confidences[:, 1:].tolist()
+    broken = [row for row, path in enumerate(paths) if has_orphan(path)]
+    if broken:
+        scores = tags.logits[broken, 1:]  # on logits, the path of the log-softmax
+        searched = search(scores, steps[broken])
+        repaired = _span_probabilities(scores, searched, steps[broken])
+        for row, path, probabilities in zip(broken, searched, repaired.tolist(), strict=True):
+            paths[row], confidences[row] = path[: steps[row]].tolist(), probabilities
     return [
-        spans(path[: length - 1].tolist(), row, row_offsets[1:], text, tag_set, synonyms)
-        for path, row, row_offsets, length, text in zip(
-            paths,
-            _span_probabilities(scores, paths, lengths - 1).tolist(),
-            offsets,
-            lengths.tolist(),
-            texts,
-            strict=True,
-        )
+        spans(path, row, row_offsets[1:], text, tag_set, synonyms)
+        for path, row, row_offsets, text in zip(paths, confidences, offsets, texts, strict=True)
     ]
 
 
 def _span_probabilities(scores: np.ndarray, paths: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """(B, T) softmax probability of each token's decoded tag, computed in one go for the
-    tokens in a span (most are `O`, and are left at 0): what entity confidences average."""
+    tokens in a span (most are `O`, and are left at 0): what entity confidences average, for
+    the paths `search` changed."""
     in_span = (paths > 0) & (np.arange(paths.shape[1]) < lengths[:, None])
     picked = scores[in_span]  # (M, K)
     chosen = picked[np.arange(len(picked)), paths[in_span]]  # (M,)

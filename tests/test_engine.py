@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from safetensors import safe_open
@@ -17,7 +18,7 @@ from safetensors.numpy import save_file
 from intentbot.bundle import WEIGHTS
 from intentbot.encoder import POOLINGS, EncoderConfig
 from intentbot.engine import graph as graph_module
-from intentbot.engine.files import read_graphs, write_graphs
+from intentbot.engine.files import TAG_CHOICES, TAG_CONFIDENCES, read_graphs, write_graphs
 from intentbot.engine.graph import graphs_of, to_onnx
 from intentbot.engine.kinds import KINDS
 from intentbot.engine.reference import torch_engine
@@ -79,13 +80,18 @@ def padded_batch(lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def assert_same_outputs(got: Answer, expected: Answer, lengths: np.ndarray) -> None:
-    """Equal logits, and equal tag logits on real tokens (padding may hold anything)."""
+    """Equal logits, and on real tokens (padding may hold anything) equal tag logits, most
+    likely tags and their probabilities."""
     np.testing.assert_allclose(got.intents, expected.intents, atol=1e-5, rtol=1e-5)
     assert (got.tags is None) == (expected.tags is None)
     if expected.tags is not None:
-        assert got.tags.shape == expected.tags.shape
-        real = np.arange(expected.tags.shape[1])[None, :] < lengths[:, None]  # (B, T)
-        np.testing.assert_allclose(got.tags[real], expected.tags[real], atol=1e-5, rtol=1e-5)
+        assert got.tags.logits.shape == expected.tags.logits.shape
+        real = np.arange(expected.tags.logits.shape[1])[None, :] < lengths[:, None]  # (B, T)
+        for name in ("logits", "confidences"):
+            np.testing.assert_allclose(
+                getattr(got.tags, name)[real], getattr(expected.tags, name)[real], atol=1e-5
+            )
+        assert got.tags.choices[real].tolist() == expected.tags.choices[real].tolist()
 
 
 # (num_layers, top_hidden_size): one layer, two alike, and a narrower top layer of its own
@@ -108,9 +114,8 @@ def test_graph_computes_what_torch_computes(
     net = random_net(kind, pooling, layers, bidirectional, num_tags, top_hidden_size)
     ids, lengths = padded_batch([5, 1, 3, 5, 2])
     answers = onnx_session(to_onnx(net, fold))(ids, lengths)
-    assert len(answers) == (2 if num_tags else 1)  # an intent-only graph stays as it was
-    got = Answer(answers[0], answers[1] if num_tags else None)
-    assert_same_outputs(got, torch_engine(net)(ids, lengths), lengths)
+    assert len(answers) == (4 if num_tags else 1)  # an intent-only graph stays as it was
+    assert_same_outputs(Answer.of(answers), torch_engine(net)(ids, lengths), lengths)
 
 
 @pytest.mark.parametrize(("kind", "fold"), list(itertools.product(KINDS, (False, True))))
@@ -123,7 +128,7 @@ def test_projected_embeddings_fold_into_the_tables(kind: str, fold: bool) -> Non
     model = to_onnx(net, fold)
     answers = onnx_session(model)(ids, lengths, matches)
     expected = torch_engine(net)(ids, lengths, matches)
-    assert_same_outputs(Answer(*answers), expected, lengths)
+    assert_same_outputs(Answer.of(answers), expected, lengths)
     if not fold:
         assert [table.shape for table in model.tables.values()] == [(VOCAB, 5)]
 
@@ -153,7 +158,7 @@ def test_a_session_with_two_threads_inside_computes_what_torch_computes(layers: 
     graph = to_onnx(net)
     for session in (onnx_session(graph, threads=2), fused_session(graph, 2)):
         answers = session(ids, lengths)
-        assert_same_outputs(Answer(answers[0], answers[1]), reference, lengths)
+        assert_same_outputs(Answer.of(answers), reference, lengths)
 
 
 def test_the_probe_keeps_the_session_that_answers_sooner() -> None:
@@ -229,6 +234,29 @@ def test_graph_files_written_before_projections_still_read(tmp_path: Path) -> No
     ids, lengths = padded_batch([5, 1, 3, 5, 2] * 3)
     engine = OnnxEngine(read_graphs(tmp_path, tmp_path / WEIGHTS))
     assert_same_outputs(engine(ids, lengths), torch_engine(net)(ids, lengths), lengths)
+
+
+def test_graphs_written_before_tag_choices_still_answer(tmp_path: Path) -> None:
+    """Their tagging outputs end at the tag logits: the engine chooses each token's tag and its
+    probability itself, for one text and for batches."""
+    net = random_net("gru", "max", num_tags=TAGS)
+    write_network(net, tmp_path)
+    write_graphs(graphs_of(net), tmp_path)
+    for form in ("fused", "folded"):
+        model = onnx.load(tmp_path / f"{form}.onnx")
+        newer = {TAG_CHOICES, TAG_CONFIDENCES}
+        kept = [node for node in model.graph.node if not newer & set(node.output)]
+        outputs = [output for output in model.graph.output if output.name not in newer]
+        assert len(kept) == len(model.graph.node) - 2 and len(outputs) == 2
+        del model.graph.node[:], model.graph.output[:]
+        model.graph.node.extend(kept)
+        model.graph.output.extend(outputs)
+        onnx.save(model, tmp_path / f"{form}.onnx")
+    engine = OnnxEngine(read_graphs(tmp_path, tmp_path / WEIGHTS))
+    ids, lengths = padded_batch([5, 1, 3, 5, 2] * 3)
+    for count in (1, len(ids)):  # the fused graph, then the folded one
+        expected = torch_engine(net)(ids[:count], lengths[:count])
+        assert_same_outputs(engine(ids[:count], lengths[:count]), expected, lengths[:count])
 
 
 def test_a_folder_without_graphs_reads_as_none(tmp_path: Path) -> None:

@@ -12,7 +12,17 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from intentbot.examples import Entity, Example
-from intentbot.tagging import IGNORE, TagSet, decode, greedy, spans, split_type, tag_type, viterbi
+from intentbot.tagging import (
+    IGNORE,
+    TagScores,
+    TagSet,
+    decode,
+    greedy,
+    spans,
+    split_type,
+    tag_type,
+    viterbi,
+)
 from intentbot.tokenizer import IntentTokenizer
 
 TAGS = TagSet(("city", "duration"))  # O, B-city, I-city, B-duration, I-duration
@@ -132,7 +142,7 @@ def test_gold_tags_decode_to_the_original_spans(tokenizer: IntentTokenizer) -> N
             for row, item in zip(offsets, EXAMPLES, strict=True)
         ]
     )
-    found = decode(logits, lengths, offsets, texts, TAGS, {"5 minutes": "PT5M"})
+    found = decode(TagScores.of(logits), lengths, offsets, texts, TAGS, {"5 minutes": "PT5M"})
     softmax_of_the_tag = np.exp(8.0) / (np.exp(8.0) + len(TAGS) - 1)  # one logit of 8, four of 0
     for item, entities in zip(EXAMPLES, found, strict=True):
         assert [(e.start, e.end, e.entity) for e in entities] == [
@@ -239,12 +249,24 @@ def test_viterbi_repairs_what_greedy_cannot_see() -> None:
     assert viterbi(log_probs, lengths).tolist() == [[B_CITY, I_CITY, I_CITY]]
 
 
-def test_viterbi_searches_only_the_rows_whose_argmax_has_an_orphan() -> None:
-    """Row 0's argmax is allowed and comes back as it is; row 1's (OUT, I-city) is repaired by
-    the search, in the same batch."""
-    allowed = [[0.1, 0.7, 0.1, 0.05, 0.05], [0.1, 0.1, 0.7, 0.05, 0.05]]  # B-city, I-city
-    orphan = [[0.6, 0.3, 0.0, 0.1, 0.0], [0.2, 0.0, 0.8, 0.0, 0.0]]  # OUT, then I-city
-    log_probs = np.log(np.array([allowed, orphan]) + 1e-9)
-    paths = viterbi(log_probs, np.array([2, 2]))
-    assert paths[0].tolist() == [B_CITY, I_CITY]
-    assert paths[1].tolist() == [B_CITY, I_CITY]  # 0.3 * 0.8 beats 0.6 * 0.2
+def test_decoding_searches_only_the_texts_whose_likeliest_tags_have_an_orphan() -> None:
+    """Text 0's likeliest tags are allowed and come back as they are, with their
+    probabilities; text 1's (OUT, I-city) go to the search, in the same batch. [BOS] first."""
+    bos = [0.9, 0.025, 0.025, 0.025, 0.025]
+    allowed = [bos, [0.1, 0.7, 0.1, 0.05, 0.05], [0.1, 0.1, 0.7, 0.05, 0.05]]  # B-, I-city
+    orphan = [bos, [0.6, 0.3, 0.0, 0.1, 0.0], [0.2, 0.0, 0.8, 0.0, 0.0]]  # OUT, then I-city
+    scores = TagScores.of(np.log(np.array([allowed, orphan]) + 1e-9))
+    searched = []
+
+    def search(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        searched.append(len(rows))
+        return viterbi(rows, lengths)
+
+    texts = ["in paris", "to paris"]
+    offsets = np.array([[(0, 0), (0, 2), (3, 8)]] * 2)
+    found = decode(scores, np.array([3, 3]), offsets, texts, TAGS, {}, search)
+    assert searched == [1]
+    for entities in found:
+        assert [(e.start, e.end, e.entity) for e in entities] == [(0, 8, "city")]
+    assert found[0][0].confidence == pytest.approx(0.7, abs=1e-6)
+    assert found[1][0].confidence == pytest.approx((0.3 + 0.8) / 2, abs=1e-6)  # 0.3 * 0.8 wins

@@ -26,6 +26,9 @@ from safetensors.numpy import save_file
 
 FORMS = ("fused", "folded")
 MATCHES = "matches"  # the graph input of a network that reads known-name features, (B, T, G)
+# a tagging head's graph outputs: logits (B, T, K), then each token's most likely tag and its
+# probability (B, T), which graphs written before them lack
+TAGS, TAG_CHOICES, TAG_CONFIDENCES = "tags", "tag_choices", "tag_confidences"
 SOURCES = "sources"  # the metadata key of a form's safetensors that holds its table sources
 
 

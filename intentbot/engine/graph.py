@@ -12,7 +12,9 @@ of the arithmetic, fastest for batches).
 Inputs: `ids` (B, T) int64 and `lengths` (B,) int64, as `IntentTokenizer.encode` gives them,
 and for a network with a gazetteer `matches` (B, T, G) float32, its known-name features.
 Outputs: `logits` (B, C) float32 and, when the net has a tagging head, `tags` (B, T, K) float32
-from the top layer's per-token outputs (padding positions hold anything).
+from the top layer's per-token outputs, then `tag_choices` (B, T) int64 and `tag_confidences`
+(B, T) float32, each token's most likely tag and its probability (padding holds anything).
+Graphs written before the last two still run: the engine computes them (`TagScores.of`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from intentbot.engine.builder import GraphBuilder, batch_features
-from intentbot.engine.files import MATCHES, Graphs, OnnxModel
+from intentbot.engine.files import (
+    MATCHES,
+    TAG_CHOICES,
+    TAG_CONFIDENCES,
+    TAGS,
+    Graphs,
+    OnnxModel,
+)
 from intentbot.engine.folded import embedding_source, folded_first_layer, table_bytes
 from intentbot.engine.kinds import kind_of
 from intentbot.model import IntentNet
@@ -66,10 +75,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     graph.nodes.append(helper.make_node("Identity", [_head(graph, net.head, pooled)], ["logits"]))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])]
     if net.tagger is not None:
-        graph.nodes.append(helper.make_node("Identity", [_tags(graph, net, sequence)], ["tags"]))
-        outputs.append(
-            helper.make_tensor_value_info("tags", TensorProto.FLOAT, ["batch", "time", "tags"])
-        )
+        outputs += _tag_outputs(graph, _tags(graph, net, sequence))
     model = helper.make_model(
         helper.make_graph(
             graph.nodes,
@@ -176,7 +182,26 @@ def _tags(graph: GraphBuilder, net: IntentNet, outputs: str) -> str:
     """(T, B, F) top-layer outputs -> (B, T, K) tag logits: the tagging head's Linear."""
     weight, bias = graph.constant(net.tagger.weight.T), graph.constant(net.tagger.bias)
     logits = graph.op("Add", [graph.op("MatMul", [outputs, weight]), bias])  # (T, B, K)
-    return graph.op("Transpose", [logits], perm=[1, 0, 2])
+    # named as the output it is: an Identity to rename it would stay a node of its own
+    graph.nodes.append(helper.make_node("Transpose", [logits], [TAGS], perm=[1, 0, 2]))
+    return TAGS
+
+
+def _tag_outputs(graph: GraphBuilder, tags: str) -> list[onnx.ValueInfoProto]:
+    """The tag logits (B, T, K), each token's most likely tag and that tag's softmax
+    probability (B, T): decoding starts from those (`intentbot.tagging.TagScores`)."""
+    per_tag = graph.ints(2)
+    probabilities = graph.op("Softmax", [tags], axis=2)
+    graph.nodes += [
+        helper.make_node("ArgMax", [tags], [TAG_CHOICES], axis=2, keepdims=0),
+        helper.make_node("ReduceMax", [probabilities, per_tag], [TAG_CONFIDENCES], keepdims=0),
+    ]
+    per_token = ["batch", "time"]
+    return [
+        helper.make_tensor_value_info(TAGS, TensorProto.FLOAT, [*per_token, "tags"]),
+        helper.make_tensor_value_info(TAG_CHOICES, TensorProto.INT64, per_token),
+        helper.make_tensor_value_info(TAG_CONFIDENCES, TensorProto.FLOAT, per_token),
+    ]
 
 
 def _minus_infinity(graph: GraphBuilder) -> str:

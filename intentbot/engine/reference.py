@@ -9,6 +9,7 @@ import torch
 
 from intentbot.engine.runtime import Answer, Engine
 from intentbot.model import IntentNet
+from intentbot.tagging import TagScores
 
 
 def torch_engine(net: IntentNet, threads: int | None = None) -> Engine:
@@ -22,6 +23,6 @@ def torch_engine(net: IntentNet, threads: int | None = None) -> Engine:
     def run(ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None = None) -> Answer:
         known = None if matches is None else torch.from_numpy(matches)
         intents, tags = net.outputs(torch.from_numpy(ids), torch.from_numpy(lengths), known)
-        return Answer(intents.numpy(), None if tags is None else tags.numpy())
+        return Answer(intents.numpy(), None if tags is None else TagScores.of(tags.numpy()))
 
     return run

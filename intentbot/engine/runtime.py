@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from intentbot.engine.files import MATCHES, GraphFileError, Graphs, OnnxModel
+from intentbot.tagging import TagScores
 
 if TYPE_CHECKING:
     from intentbot.bundle import Bundle
@@ -38,7 +39,16 @@ class Answer(NamedTuple):
     """What every engine computes for a batch."""
 
     intents: np.ndarray  # (B, C) logits
-    tags: np.ndarray | None  # (B, T, K) tag logits, anything on padding; None without a head
+    tags: TagScores | None  # None without a tagging head
+
+    @classmethod
+    def of(cls, outputs: list[np.ndarray]) -> Answer:
+        """A graph's outputs in order: logits, then the tag logits and, in graphs written since
+        they exist, each token's most likely tag and its probability."""
+        if len(outputs) == 1:
+            return cls(outputs[0], None)
+        logits, tags, *chosen = outputs
+        return cls(logits, TagScores(tags, *chosen) if chosen else TagScores.of(tags))
 
 
 # (ids, lengths, known-name features or None) -> logits (and tags)
@@ -69,7 +79,7 @@ class OnnxEngine:
             answers = self._fused(ids, lengths, matches)
         else:
             answers = self._grouped(ids, lengths, matches)
-        return Answer(answers[0], answers[1] if len(answers) > 1 else None)
+        return Answer.of(answers)
 
     def _grouped(
         self, ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None
@@ -84,15 +94,15 @@ class OnnxEngine:
             return self._folded(ids[group, :steps], group_lengths, known)
 
         answers = list(self._pool.map(run, groups) if self._pool else map(run, groups))
-        logits = np.empty((len(ids), answers[0][0].shape[1]), np.float32)  # (N, C)
-        for group, answer in zip(groups, answers, strict=True):
-            logits[group] = answer[0]
-        if len(answers[0]) == 1:
-            return [logits]
-        tags = np.zeros((*ids.shape, answers[0][1].shape[2]), np.float32)  # (N, T, K)
-        for group, answer in zip(groups, answers, strict=True):
-            tags[group, : answer[1].shape[1]] = answer[1]  # a group stops at its longest text
-        return [logits, tags]
+        merged = []
+        for position, first in enumerate(answers[0]):
+            # logits (N, C), the tag outputs (N, T, ...): a group's stop at its longest text
+            rows = (len(ids),) if position == 0 else ids.shape
+            output = np.zeros((*rows, *first.shape[len(rows) :]), first.dtype)
+            for group, answer in zip(groups, answers, strict=True):
+                output[group, : answer[position].shape[1]] = answer[position]
+            merged.append(output)
+        return merged
 
 
 def fused_session(model: OnnxModel, threads: int) -> Session:
