@@ -27,6 +27,7 @@ from intentbot.engine.runtime import (
     GROUP,
     Answer,
     OnnxEngine,
+    Session,
     faster,
     fused_session,
     onnx_session,
@@ -176,6 +177,17 @@ def test_the_probe_keeps_the_session_that_answers_sooner() -> None:
     assert faster(slow, quick) is quick
     assert faster(quick, slow) is quick
     assert calls["quick"] == calls["slow"] > 0  # both timed, the same number of times
+
+
+def test_the_second_session_is_kept_only_when_it_wins_by_the_margin() -> None:
+    """2 ms against 3 ms: sooner, but not under half the time."""
+
+    def sleeping(seconds: float) -> Session:
+        return lambda ids, lengths: time.sleep(seconds) or [ids]
+
+    first, second = sleeping(0.003), sleeping(0.002)
+    assert faster(first, second) is second
+    assert faster(first, second, margin=0.5) is first
 
 
 def test_a_table_too_large_to_fold_falls_back_to_the_fused_graph(

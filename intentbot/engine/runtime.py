@@ -33,6 +33,10 @@ PROBE_TOKENS = 12  # the probe text `fused_session` times: about a typical utter
 PROBE_WARMUP = 3  # runs of each session first, not timed: a new session's first runs allocate
 PROBE_BLOCKS = 3  # timed blocks of each session, taken in turn; the medians of all runs decide
 PROBE_BLOCK_RUNS = 5  # runs in a block
+# a second thread is kept only when it takes under this share of one thread's time: between
+# two sessions within noise the probe was a coin flip (two threads in 11 of 20 loads of one
+# model, BENCHMARKS.md), and one thread leaves the other core to the rest of the process
+PROBE_MARGIN = 0.9
 
 
 class Answer(NamedTuple):
@@ -108,17 +112,18 @@ class OnnxEngine:
 def fused_session(model: OnnxModel, threads: int) -> Session:
     """The session that answers one to three texts. A second thread inside the recurrent
     operator pays for a wide or deep encoder and costs for a small one, by amounts that depend
-    on the processor (BENCHMARKS.md: the SNIPS preset 1.83 -> 1.32 ms, a from-scratch default
-    0.25 -> 0.26 ms on one machine), so with `threads` > 1 both are timed at load on a probe
-    text and the faster is kept."""
+    on the processor (BENCHMARKS.md: the 256 / 256 SNIPS preset 1.83 -> 1.32 ms, a
+    from-scratch default 0.25 -> 0.26 ms on one machine), so with `threads` > 1 both are timed
+    at load on a probe text, and two threads are kept only when clearly faster."""
     single = onnx_session(model)
-    return single if threads < 2 else faster(single, onnx_session(model, threads))
+    return single if threads < 2 else faster(single, onnx_session(model, threads), PROBE_MARGIN)
 
 
-def faster(first: Session, second: Session) -> Session:
-    """Whichever session answers a probe text sooner: the median of its runs over
-    `PROBE_BLOCKS` blocks each, taken in turn. Not run by run: a two-thread session's idle
-    worker spins for a while after each run, and would slow the run that follows it."""
+def faster(first: Session, second: Session, margin: float = 1.0) -> Session:
+    """`second` if it answers a probe text in under `margin` times `first`'s time, else
+    `first`: the median of each one's runs over `PROBE_BLOCKS` blocks, taken in turn. Not run
+    by run: a two-thread session's idle worker spins for a while after each run, and would
+    slow the run that follows it."""
     ids = np.ones((1, PROBE_TOKENS), np.int64)  # id 1 is in every vocabulary
     lengths = np.array([PROBE_TOKENS], np.int64)
     for session in (first, second):
@@ -131,7 +136,8 @@ def faster(first: Session, second: Session) -> Session:
                 started = time.perf_counter()
                 session(ids, lengths)
                 times.append(time.perf_counter() - started)
-    return first if statistics.median(seconds[0]) <= statistics.median(seconds[1]) else second
+    first_median, second_median = (statistics.median(times) for times in seconds)
+    return second if second_median < margin * first_median else first
 
 
 def onnx_session(model: OnnxModel, threads: int = 1) -> Session:
