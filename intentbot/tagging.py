@@ -183,14 +183,15 @@ def has_orphan(tags: Sequence[int]) -> bool:
     the first token is `O`). Plain ints: for the few tags of one text, cheaper than numpy."""
     previous = 0
     for tag in tags:
-        if tag and not tag % 2 and previous != tag and previous != tag - 1:
+        if _orphan(tag, previous):
             return True
         previous = tag
     return False
 
 
-def _orphan(tag: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """True where `tag` is an `I-x` (even, B-x = I-x - 1) after neither `B-x` nor `I-x`."""
+def _orphan(tag: np.ndarray | int, previous: np.ndarray | int) -> np.ndarray | bool:
+    """True where `tag` is an `I-x` (even, B-x = I-x - 1) after neither `B-x` nor `I-x`: the
+    rule for arrays (`greedy`) and plain ints (`has_orphan`) alike."""
     return (tag > 0) & (tag % 2 == 0) & (previous != tag) & (previous != tag - 1)
 
 

@@ -18,6 +18,7 @@ from intentbot.tagging import (
     TagSet,
     decode,
     greedy,
+    has_orphan,
     spans,
     split_type,
     tag_type,
@@ -206,6 +207,12 @@ batches = st.integers(1, 6).flatmap(
         arrays(np.int64, 3, elements=st.integers(0, steps)),
     )
 )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, len(TAGS) - 1), max_size=8))
+def test_the_orphan_check_on_plain_ints_reads_the_bio_rule(tags: list[int]) -> None:
+    assert has_orphan(tags) == orphans(np.array(tags, np.int64))
 
 
 @settings(max_examples=200, deadline=None)
