@@ -271,7 +271,7 @@ def decode(
     if broken:
         scores = tags.logits[broken, 1:]  # on logits, the path of the log-softmax
         searched = search(scores, steps[broken])
-        repaired = _span_probabilities(scores, searched, steps[broken])
+        repaired = _path_probabilities(scores, searched)
         for row, path, probabilities in zip(broken, searched, repaired.tolist(), strict=True):
             paths[row], confidences[row] = path[: steps[row]].tolist(), probabilities
     return [
@@ -280,16 +280,11 @@ def decode(
     ]
 
 
-def _span_probabilities(scores: np.ndarray, paths: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """(B, T) softmax probability of each token's decoded tag, computed in one go for the
-    tokens in a span (most are `O`, and are left at 0): what entity confidences average, for
-    the paths `search` changed."""
-    in_span = (paths > 0) & (np.arange(paths.shape[1]) < lengths[:, None])
-    picked = scores[in_span]  # (M, K)
-    chosen = picked[np.arange(len(picked)), paths[in_span]]  # (M,)
-    probabilities = np.zeros(paths.shape, np.float64)
-    probabilities[in_span] = 1.0 / np.exp(picked - chosen[:, None]).sum(axis=-1)
-    return probabilities
+def _path_probabilities(scores: np.ndarray, paths: np.ndarray) -> np.ndarray:
+    """(B, T) softmax probability of each token's tag on `paths` (B, T): the confidences of
+    the paths `search` changed. Past a row's length they mean nothing, and nothing reads them."""
+    chosen = np.take_along_axis(scores, paths[..., None], axis=-1)  # (B, T, 1)
+    return 1.0 / np.exp(scores - chosen).sum(axis=-1)
 
 
 def _past_marks(text: str, end: int) -> int:
