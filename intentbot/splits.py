@@ -38,32 +38,39 @@ class Splits:
     warnings: list[str] = field(default_factory=list)
     lookups: dict[str, list[str]] = field(default_factory=dict)
 
+    @property
+    def val_known(self) -> list[Example]:
+        """The validation utterances whose intents training has: all that a class index exists
+        for (the checkpoint monitor, temperature and threshold); `val` keeps the rest, for the
+        figures, where they count as wrong."""
+        known = {example.intent for example in self.train}
+        return [example for example in self.val if example.intent in known]
+
     def check(self) -> Splits:
-        """Refuse splits a model cannot learn from; drop validation utterances of intents
-        training lacks (nothing could learn them) and name test ones (they count as wrong)."""
+        """Refuse splits a model cannot learn from; name the validation and test utterances of
+        intents training lacks (nothing could learn them: they count as wrong)."""
         for name in ("train", "val", "test"):
             if not getattr(self, name):
                 raise DataError(f"the {name} split is empty; add examples or a {name} file")
         known = {example.intent for example in self.train}
         if len(known) < 2:
             raise DataError("the training data has a single intent; a classifier needs two or more")
+        if not self.val_known:
+            raise DataError(
+                "no validation utterance has an intent of the training data; give a validation "
+                "file with the training data's intents (data.val=PATH) or leave data.val unset"
+            )
         warnings = list(self.warnings)
-        val = [example for example in self.val if example.intent in known]
-        for split, examples, fate in (
-            ("validation", self.val, "left out"),
-            ("test", self.test, "scored as wrong"),
-        ):
+        for split, examples in (("validation", self.val), ("test", self.test)):
             unseen = Counter(example.intent for example in examples if example.intent not in known)
             if unseen:
                 named = ", ".join(f"{intent} ({count})" for intent, count in sorted(unseen.items()))
                 warnings.append(
                     f"{sum(unseen.values())} {split} utterances have intents with no training "
-                    f"example, {fate}: {named}"
+                    f"example, scored as wrong: {named}"
                 )
-        if not val:
-            raise DataError("no validation utterance has an intent of the training data")
         warnings += _unseen_entity_types(self.train, self.test)
-        return replace(self, val=val, warnings=warnings)
+        return replace(self, warnings=warnings)
 
 
 def _unseen_entity_types(train: list[Example], test: list[Example]) -> list[str]:
@@ -88,26 +95,68 @@ def _unseen_entity_types(train: list[Example], test: list[Example]) -> list[str]
 def stratified_split(
     examples: list[Example], fraction: float, seed: int, what: str
 ) -> tuple[list[Example], list[Example]]:
-    """Hold out `fraction` of every intent (at least one example each), reproducibly."""
+    """Hold out `fraction` of every intent (at least one example each), reproducibly; an intent
+    with a single example (`too_rare`) stays whole in the kept part."""
     if not 0.0 < fraction < 1.0:
         raise DataError(f"the {what} fraction must be between 0 and 1, got {fraction}")
-    by_intent: dict[str, list[Example]] = defaultdict(list)
-    for example in examples:
-        by_intent[example.intent].append(example)
     rng = random.Random(seed)
     kept, held_out = [], []
+    by_intent = _by_intent(examples)
     for intent in sorted(by_intent):
         group = by_intent[intent]
-        if len(group) < 2:
-            raise DataError(
-                f"{group[0].source}: intent {intent!r} has {len(group)} example; at least 2 "
-                f"are needed to hold some out for {what}; add examples or give a {what} file"
-            )
+        if len(group) < MIN_TO_SPLIT:
+            kept.extend(group)
+            continue
         rng.shuffle(group)
         count = max(1, round(len(group) * fraction))
         held_out.extend(group[:count])
         kept.extend(group[count:])
     return kept, held_out
+
+
+# one example held out, one left to train on
+MIN_TO_SPLIT = 2
+
+
+def _by_intent(examples: list[Example]) -> dict[str, list[Example]]:
+    by_intent: dict[str, list[Example]] = defaultdict(list)
+    for example in examples:
+        by_intent[example.intent].append(example)
+    return by_intent
+
+
+def too_rare(examples: list[Example]) -> list[str]:
+    """The intents `stratified_split` cannot hold any of out: trained on, never held out."""
+    return sorted(
+        intent for intent, group in _by_intent(examples).items() if len(group) < MIN_TO_SPLIT
+    )
+
+
+def _too_rare_note(left_out: dict[str, list[str]], examples: list[Example]) -> list[str]:
+    """One warning for every intent left out of a carved split (`left_out`: intent -> those
+    splits), with its count and where its examples are, so that a person can add some."""
+    if not left_out:
+        return []
+    groups = _by_intent(examples)
+    named = "; ".join(
+        f"{intent} ({_count(len(groups[intent]))}"
+        f"{_sources(groups[intent])}) left out of {' and '.join(splits)}"
+        for intent, splits in sorted(left_out.items())
+    )
+    return [
+        f"{len(left_out)} intents have too few examples to hold some out, trained on but not "
+        f"held out (add examples, or give data.val / data.test files): {named}"
+    ]
+
+
+def _count(examples: int) -> str:
+    return f"{examples} example" + ("s" if examples != 1 else "")
+
+
+def _sources(examples: list[Example]) -> str:
+    """': file:line, ...' of the examples that say where they were read from; '' if none."""
+    sources = [example.source for example in examples if example.source]
+    return f": {', '.join(sources)}" if sources else ""
 
 
 def _without_leaks(held_out: list[Example], train: list[Example]) -> list[Example]:
@@ -199,18 +248,25 @@ def from_files(
     given = {name: read(path) for name, path in (("val", val), ("test", test)) if path is not None}
     warnings = [warning for data in (train_data, *given.values()) for warning in data.warnings]
     train_examples = _training_examples(train_data.examples, on_conflict, warnings)
+    deduplicated = train_examples
+    left_out: dict[str, list[str]] = defaultdict(list)  # intent -> the carved splits it is not in
     if "test" in given:
         test_examples = given["test"].examples
     else:
+        for intent in too_rare(train_examples):
+            left_out[intent].append("test")
         train_examples, test_examples = stratified_split(
             train_examples, test_fraction, seed, "test"
         )
     if "val" in given:
         val_examples = deduplicate(given["val"].examples).examples
     else:
+        for intent in too_rare(train_examples):
+            left_out[intent].append("validation")
         train_examples, val_examples = stratified_split(
             train_examples, val_fraction, seed + 1, "validation"
         )
+    warnings += _too_rare_note(left_out, deduplicated)
     train_examples = _with_extra(train_examples, extra, columns, on_conflict, warnings)
     val_examples = _without_leaks(val_examples, train_examples)
     if "test" in given:

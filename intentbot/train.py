@@ -251,9 +251,11 @@ def _class_weights(cfg: DictConfig, labels: LabelSet) -> list[float] | None:
 
 
 def _fit_decision(cfg: DictConfig, predictor: Predictor, splits: Splits) -> OosDecision:
-    """Temperature, then the out-of-scope threshold, both on the validation split."""
-    logits = predictor.logits([example.text for example in splits.val])
-    targets = torch.tensor(predictor.labels.indices(example.intent for example in splits.val))
+    """Temperature, then the out-of-scope threshold, both on the validation utterances of
+    intents training has (an unseen intent has no class index to fit to)."""
+    val = splits.val_known
+    logits = predictor.logits([example.text for example in val])
+    targets = torch.tensor(predictor.labels.indices(example.intent for example in val))
     temperature = fit_temperature(torch.from_numpy(logits), targets) if cfg.oos.calibrate else 1.0
     # the probabilities the decision will compute: the threshold is fitted on those very numbers
     probs = torch.from_numpy(OosDecision(temperature=temperature).probabilities(logits))

@@ -59,9 +59,38 @@ def test_conflicts_refused_when_asked_naming_every_one(tmp_path):
         from_files(write_jsonl(tmp_path / "t.jsonl", rows), on_conflict="error")
 
 
-def test_label_too_rare_to_split_names_its_line(tmp_path):
-    train = write_jsonl(tmp_path / "t.jsonl", [*many("a", 10), ("lonely", "b")])
-    with pytest.raises(DataError, match=r"t.jsonl:11: intent 'b' has 1 example"):
+def test_intents_too_rare_to_split_are_trained_on_and_named_in_one_warning(tmp_path):
+    """b (1 example) cannot give one to test or validation; c (2) gives one to test and keeps
+    the other to train on, so none is left for validation. Both named at once, with lines."""
+    rows = [*many("a", 10), ("lonely", "b"), ("pair one", "c"), *many("d", 10), ("pair two", "c")]
+    splits = from_files(write_jsonl(tmp_path / "t.jsonl", rows))
+    trained = {e.intent for e in splits.train}
+    assert {"b", "c"} <= trained
+    assert "b" not in {e.intent for e in (*splits.val, *splits.test)}
+    assert [e.intent for e in splits.test].count("c") == 1
+    assert "c" not in {e.intent for e in splits.val}
+    assert {"a", "d"} <= {e.intent for e in splits.val} & {e.intent for e in splits.test}
+    [warning] = [w for w in splits.warnings if "too few examples" in w]
+    assert warning.startswith("2 intents have too few examples to hold some out, trained on")
+    assert f"b (1 example: {tmp_path / 't.jsonl'}:11) left out of test and validation" in warning
+    assert "c (2 examples: " in warning and "t.jsonl:12, " in warning and "t.jsonl:23" in warning
+    assert warning.endswith(") left out of validation")
+
+
+def test_only_the_carved_split_leaves_a_rare_intent_out(tmp_path):
+    """With a test file, only validation is carved from train: the warning names only it."""
+    train = write_jsonl(tmp_path / "t.jsonl", [*many("a", 10), *many("b", 10), ("lonely", "c")])
+    test = write_jsonl(tmp_path / "s.jsonl", [("alone again", "c"), ("b again", "b")])
+    splits = from_files(train, test=test)
+    assert "c" in {e.intent for e in splits.train} and "c" not in {e.intent for e in splits.val}
+    [warning] = [w for w in splits.warnings if "too few examples" in w]
+    assert "c (1 example: " in warning and warning.endswith("t.jsonl:21) left out of validation")
+    assert not any("no training example" in w for w in splits.warnings)  # c is trained on
+
+
+def test_a_split_of_only_rare_intents_is_still_a_clear_error(tmp_path):
+    train = write_jsonl(tmp_path / "t.jsonl", [("one", "a"), ("two", "b")])
+    with pytest.raises(DataError, match="the val split is empty; add examples or a val file"):
         from_files(train)
 
 
@@ -75,14 +104,24 @@ def test_intent_only_in_test_is_kept_and_named(tmp_path):
     ]
 
 
-def test_intent_only_in_validation_is_left_out(tmp_path):
+def test_intent_only_in_validation_is_kept_for_the_figures_and_named(tmp_path):
+    """Scored (as wrong) with the rest of val; only `val_known` feeds what needs a class."""
     train = write_jsonl(tmp_path / "t.jsonl", many("a", 10) + many("b", 10))
-    val = write_jsonl(tmp_path / "v.jsonl", [("fresh a", "a"), ("something else", "c")])
-    splits = from_files(train, val=val)
-    assert [e.intent for e in splits.val] == ["a"]
-    assert "1 validation utterances have intents with no training example, left out: c (1)" in (
-        splits.warnings
-    )
+    rows = [("fresh a", "a"), ("something else", "c"), ("odd", "d"), ("odder", "c")]
+    splits = from_files(train, val=write_jsonl(tmp_path / "v.jsonl", rows))
+    assert [e.intent for e in splits.val] == ["a", "c", "d", "c"]
+    assert [e.intent for e in splits.val_known] == ["a"]
+    assert [w for w in splits.warnings if "validation utterances" in w] == [
+        "3 validation utterances have intents with no training example, scored as wrong: "
+        "c (2), d (1)"
+    ]
+
+
+def test_a_validation_file_of_only_unseen_intents_is_a_clear_error(tmp_path):
+    train = write_jsonl(tmp_path / "t.jsonl", many("a", 10) + many("b", 10))
+    val = write_jsonl(tmp_path / "v.jsonl", [("something else", "c")])
+    with pytest.raises(DataError, match="no validation utterance has an intent of the training"):
+        from_files(train, val=val)
 
 
 def test_bundled_data_is_big_enough_and_disjoint():

@@ -99,7 +99,7 @@ class EncodedDataset(torch.utils.data.Dataset):
 
 
 class IntentDataModule(L.LightningDataModule):
-    """The train/val/test splits as Lightning loaders, encoded with the fitted tokenizer and
+    """The train and validation splits as Lightning loaders, encoded with the fitted tokenizer and
     labelled with `labels`' class indices (and `tag_set`'s tags, when given: the training split
     has entities, and `gazetteer`'s known-name features); only the training loader shuffles,
     and with `length_pool` > 1 in pools of that many batches sorted by length
@@ -124,10 +124,10 @@ class IntentDataModule(L.LightningDataModule):
         self.datasets: dict[str, EncodedDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
-        """Encode every split once, whatever `stage`; later calls (fit, then test) reuse them."""
-        for name in ("train", "val", "test"):
+        """Encode the training split and the validation utterances of known intents once,
+        whatever `stage` (test figures come from `Predictor`, in train.py)."""
+        for name, examples in (("train", self.splits.train), ("val", self.splits.val_known)):
             if name not in self.datasets:
-                examples = getattr(self.splits, name)
                 self.datasets[name] = EncodedDataset(
                     examples,
                     self.tokenizer,
@@ -162,9 +162,6 @@ class IntentDataModule(L.LightningDataModule):
         return self._loader("train", batch_sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
-        """The validation split in a fixed order: early stopping and checkpoints watch it."""
+        """The validation utterances of intents training has, in a fixed order: early stopping
+        and checkpoints watch them (an unseen intent has no class index)."""
         return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        """The test split for `trainer.test`; train.py's test scores come from `Predictor`."""
-        return self._loader("test")

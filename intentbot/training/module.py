@@ -14,7 +14,7 @@ from intentbot.model import IntentNet, NetConfig
 from intentbot.tagging import IGNORE
 from intentbot.training.datamodule import Batch
 
-STAGES = ("train", "val", "test")
+STAGES = ("train", "val")
 
 
 class IntentTrainingModule(L.LightningModule):
@@ -118,10 +118,6 @@ class IntentTrainingModule(L.LightningModule):
     def validation_step(self, batch: Batch, batch_index: int) -> None:
         """Logs val/loss and the val metrics, what checkpoints and early stopping monitor."""
         self._step(batch, "val")
-
-    def test_step(self, batch: Batch, batch_index: int) -> None:
-        """Logs the test loss and argmax metrics (before any out-of-scope decision)."""
-        self._step(batch, "test")
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Logs train/grad_norm every step for the gradient panel of curves.png."""
