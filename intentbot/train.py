@@ -17,7 +17,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -49,6 +49,7 @@ from intentbot.training.curves import plot_curves
 from intentbot.training.datamodule import IntentDataModule
 from intentbot.training.history import LOG_FILE, log_files, read_history
 from intentbot.training.module import IntentTrainingModule
+from intentbot.training.stopping import EarlyStoppingAfterWarmup
 
 console = make_console()
 
@@ -119,17 +120,19 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         mode="max",
         save_last=True,
     )
+    epochs = _planned_epochs(cfg, len(splits.train))
+    # the one-cycle schedule spans `epochs`: no stopping while its learning rate still rises
+    warmup = math.ceil(epochs * cfg.optim.warmup_fraction)
     callbacks = [
         *callbacks,
         checkpoint,
-        EarlyStopping(monitor, mode="max", patience=cfg.callbacks.patience),
+        EarlyStoppingAfterWarmup(monitor, "max", cfg.callbacks.patience, start_epoch=warmup),
     ]
     if cfg.callbacks.ema_decay is not None:
         callbacks.append(MovingAverage(cfg.callbacks.ema_decay))
     if cfg.progress_bar:
         callbacks.append(RichProgressBar())
     loggers = _loggers(cfg, run_dir)
-    epochs = _planned_epochs(cfg, len(splits.train))
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         max_epochs=epochs,
@@ -210,12 +213,14 @@ def word_dropout(configured: float | None, pretrained: bool) -> float:
 
 def _planned_epochs(cfg: DictConfig, examples: int) -> int:
     """trainer.max_epochs, or the whole epochs that `budget.steps` optimizer steps take, within
-    the budget's bounds: a run costs about the same on 2,000 utterances as on 20,000."""
+    the budget's bounds: a run costs about the same on 2,000 utterances as on 20,000. Never
+    under a `trainer.min_epochs` the user set: the learning rate schedule spans these epochs."""
+    asked = cfg.trainer.get("min_epochs") or 0
     if cfg.trainer.max_epochs is not None:
-        return cfg.trainer.max_epochs
+        return max(cfg.trainer.max_epochs, asked)
     batches = math.ceil(examples / cfg.batch_size)
     planned = math.ceil(cfg.budget.steps / batches)
-    return min(max(planned, cfg.budget.min_epochs), cfg.budget.max_epochs)
+    return max(min(max(planned, cfg.budget.min_epochs), cfg.budget.max_epochs), asked)
 
 
 def _vocabulary(

@@ -3,14 +3,19 @@ files have and training lacks, a budget of any length, a model no better than th
 
 from __future__ import annotations
 
+import math
+
+import lightning as L
 import pytest
+from lightning.pytorch.callbacks import Callback
 
 from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.splits import Splits
 from intentbot.tokenizer import IntentTokenizer
-from intentbot.train import train
+from intentbot.train import _planned_epochs, train
 from intentbot.training.datamodule import IntentDataModule
+from intentbot.training.stopping import EarlyStoppingAfterWarmup
 from tests.conftest import compose_config
 from tests.helpers import write_jsonl
 
@@ -86,3 +91,70 @@ def test_the_validation_loader_holds_only_intents_training_has():
     assert set(module.datasets) == {"train", "val"}  # test is scored by the Predictor
     assert module.datasets["val"].targets.tolist() == labels.indices(["a", "b"])
     assert len(splits.val) == 3  # the figures still see all three
+
+
+class Abort(Exception):
+    pass
+
+
+class ScheduleProbe(Callback):
+    """Records the run's planned length, its LR schedule and early stopping's first epoch."""
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        [stopping] = [c for c in trainer.callbacks if isinstance(c, EarlyStoppingAfterWarmup)]
+        self.seen = {
+            "max_epochs": trainer.max_epochs,
+            "min_epochs": trainer.min_epochs,
+            "batches": trainer.num_training_batches,
+            "total_steps": trainer.lr_scheduler_configs[0].scheduler.total_steps,
+            "start_epoch": stopping.start_epoch,
+        }
+        raise Abort
+
+
+@pytest.mark.parametrize(
+    ("overrides", "epochs", "min_epochs"),
+    [
+        (("budget.max_epochs=400",), 400, 0),
+        (("budget.steps=10", "budget.min_epochs=5"), 5, 0),
+        (("trainer.max_epochs=30",), 30, 0),
+        (("trainer.max_epochs=30", "trainer.min_epochs=45"), 45, 45),
+        (("trainer.min_epochs=7",), 40, 7),
+    ],
+)
+def test_the_lr_schedule_and_early_stopping_follow_the_budget_asked_for(
+    tmp_path, overrides, epochs, min_epochs
+):
+    """100 utterances, batches of 64: 2 batches an epoch; the default budget gives 40 epochs."""
+    probe = ScheduleProbe()
+    cfg = compose_config(*TINY, *data(tmp_path, rows("a", 50) + rows("b", 50)), *overrides)
+    with pytest.raises(Abort):
+        train(cfg, tmp_path / "run", callbacks=[probe])
+    assert probe.seen == {
+        "max_epochs": epochs,
+        "min_epochs": min_epochs,
+        "batches": 2,
+        "total_steps": epochs * 2,
+        "start_epoch": math.ceil(epochs * 0.1),
+    }
+
+
+def test_a_user_min_epochs_raises_the_planned_epochs():
+    assert _planned_epochs(compose_config("trainer.min_epochs=50"), 2_000) == 50
+    assert _planned_epochs(compose_config("trainer.min_epochs=5"), 2_000) == 40
+    assert _planned_epochs(compose_config("trainer.max_epochs=7", "trainer.min_epochs=9"), 10) == 9
+
+
+def test_early_stopping_waits_for_the_warm_up_to_end(tmp_path):
+    """lr 1e-12 (the schedule refuses 0): validation never improves. Plain early stopping
+    would end at epoch 2 of 20; here patience (1) counts from the end of the warm-up (half of
+    20 epochs: 10)."""
+    cfg = compose_config(
+        *TINY,
+        *data(tmp_path, rows("a", 12) + rows("b", 12)),
+        "trainer.max_epochs=20",
+        "optim.lr=1e-12",
+        "optim.warmup_fraction=0.5",
+        "callbacks.patience=1",
+    )
+    assert train(cfg, tmp_path / "run")["epochs"] == 12  # 10 warming up, 1 best, 1 worse

@@ -152,10 +152,13 @@ class IntentTrainingModule(L.LightningModule):
             fused=True,  # one kernel per step, not a loop over the tensors: 2 % of a step
         )
         # one-cycle: warm up, then anneal to ~0 by the last planned step
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = self.hparams.warmup_fraction
+        # a warm-up of exactly one step is a division by zero in OneCycleLR (a 10-step run, say):
+        # a hair longer schedules the same, step 0 low and step 1 at about the peak
+        if warmup * steps == 1:
+            warmup = 1.001 / steps
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimiser,
-            max_lr=self.hparams.lr,
-            total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
-            pct_start=self.hparams.warmup_fraction,
+            optimiser, max_lr=self.hparams.lr, total_steps=steps, pct_start=warmup
         )
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
