@@ -8,6 +8,7 @@ import logging
 import math
 import time
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -181,6 +182,9 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     _write_curves(cfg, loggers, run_dir)
     _report(metrics, run_dir)
+    note = _majority_note(raw, splits, epochs, pretrained is not None)
+    if note:
+        _warn(note)
     return metrics
 
 
@@ -270,6 +274,37 @@ def _fit_decision(cfg: DictConfig, predictor: Predictor, splits: Splits) -> OosD
     decision = OosDecision(threshold, cfg.oos.ambiguity_threshold, temperature)
     _log("out-of-scope", f"threshold {threshold:.3f}, temperature {temperature:.2f}")
     return decision
+
+
+def _majority_note(
+    predictor: Predictor, splits: Splits, epochs: int, pretrained: bool
+) -> str | None:
+    """A warning when the model's top-1 accuracy on the validation utterances of known intents
+    is no better than always answering the most frequent training intent: it learned nothing
+    worth serving, which the scores alone do not say. `epochs` and `pretrained` (the run's)
+    shape the advice."""
+    val = splits.val_known
+    counts = Counter(example.intent for example in splits.train)
+    top = max(counts.values())
+    # a tie for the most frequent: the constant answer that scores best on validation
+    baseline, majority = max(
+        (sum(example.intent == intent for example in val) / len(val), intent)
+        for intent, count in counts.items()
+        if count == top
+    )
+    answers = predictor.logits([example.text for example in val]).argmax(axis=-1)
+    names = predictor.labels.names
+    accuracy = sum(
+        names[answer] == example.intent for answer, example in zip(answers, val, strict=True)
+    ) / len(val)
+    if accuracy > baseline:
+        return None
+    return (
+        f"the best model's validation accuracy ({accuracy:.3f}) is no better than always "
+        f"answering {majority!r}, the most frequent training intent ({baseline:.3f}); try more "
+        f"epochs (this run planned {epochs}: trainer.max_epochs=N), "
+        f"model.pretrained={'null' if pretrained else 'minilm'}, or more examples per intent"
+    )
 
 
 def _loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:

@@ -4,8 +4,10 @@ files have and training lacks, a budget of any length, a model no better than th
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import lightning as L
+import numpy as np
 import pytest
 from lightning.pytorch.callbacks import Callback
 
@@ -13,7 +15,7 @@ from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.splits import Splits
 from intentbot.tokenizer import IntentTokenizer
-from intentbot.train import _planned_epochs, train
+from intentbot.train import _majority_note, _planned_epochs, train
 from intentbot.training.datamodule import IntentDataModule
 from intentbot.training.stopping import EarlyStoppingAfterWarmup
 from tests.conftest import compose_config
@@ -64,7 +66,7 @@ def test_unseen_intents_of_val_and_test_files_count_as_wrong_in_metrics(tmp_path
     assert said == [
         "2 validation utterances have intents with no training example, scored as wrong: z (2)",
         "3 test utterances have intents with no training example, scored as wrong: y (3)",
-    ]  # one each
+    ]  # one each, and no majority warning: this model learned
 
 
 def test_an_intent_too_rare_to_hold_out_is_trained_on_and_the_run_goes_on(tmp_path, capsys):
@@ -158,3 +160,45 @@ def test_early_stopping_waits_for_the_warm_up_to_end(tmp_path):
         "callbacks.patience=1",
     )
     assert train(cfg, tmp_path / "run")["epochs"] == 12  # 10 warming up, 1 best, 1 worse
+
+
+def test_a_model_no_better_than_the_majority_ends_the_run_with_a_warning(tmp_path, capsys):
+    """Validation holds only the most frequent training intent: nothing can beat answering it."""
+    cfg = compose_config(
+        *TINY,
+        *data(tmp_path, rows("a", 16) + rows("b", 8), val=rows("a", 20, 16)),
+        "trainer.max_epochs=1",
+    )
+    train(cfg, tmp_path / "run")
+    last = warnings_in(capsys.readouterr().out)[-1]
+    assert last.startswith("the best model's validation accuracy (")
+    assert "no better than always answering 'a', the most frequent training intent (1.000)" in last
+    assert "try more epochs (this run planned 1: trainer.max_epochs=N)" in last
+    assert "model.pretrained=minilm, or more examples per intent" in last  # it ran from scratch
+
+
+def predictor_answering(*intents: str, names=("a", "b", "c")) -> SimpleNamespace:
+    """A stand-in for `Predictor` whose top-1 answers are `intents`, in order."""
+    logits = np.eye(len(names))[[names.index(intent) for intent in intents]]
+    return SimpleNamespace(logits=lambda texts: logits[: len(texts)], labels=LabelSet(names))
+
+
+def test_the_majority_note_compares_top1_with_the_most_frequent_training_intent():
+    train_split = [Example(f"t{n}", intent) for n, intent in enumerate("aaabbc")]
+    val = [Example("v1", "a"), Example("v2", "b"), Example("v3", "c"), Example("v4", "z")]
+    splits = Splits(train_split, val, val)  # z: unseen, left out of the comparison
+    assert _majority_note(predictor_answering("a", "b", "a"), splits, 9, True) is None  # 2/3
+    note = _majority_note(predictor_answering("b", "a", "a"), splits, 9, True)
+    assert note.startswith("the best model's validation accuracy (0.000) is no better than")
+    assert "always answering 'a', the most frequent training intent (0.333)" in note
+    assert note.endswith(
+        "(this run planned 9: trainer.max_epochs=N), model.pretrained=null, or "
+        "more examples per intent"
+    )
+    # a tie for the most frequent (a and b, 3 each): the better constant answer on validation
+    tied_val = [Example("v1", "a"), Example("v2", "b"), Example("v3", "b"), Example("v4", "c")]
+    tied = Splits([*train_split, Example("t9", "b")], tied_val, tied_val)
+    answers = predictor_answering("a", "b", "a", "c")  # 3/4: above either constant answer
+    assert _majority_note(answers, tied, 9, True) is None
+    note = _majority_note(predictor_answering("a", "a", "b", "a"), tied, 9, True)
+    assert "(0.500) is no better than always answering 'b', the most frequent" in note
