@@ -5,6 +5,7 @@ only adds Hydra and clean errors."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import hydra
@@ -49,10 +50,11 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
     with console.status(f"{bundle.tag}: predicting"):
         answers = answer(predictor, examples)
     if answers.unseen:
-        count = sum(example.intent in answers.unseen for example in examples)
+        counts = Counter(example.intent for example in examples if example.intent in answers.unseen)
+        named = ", ".join(f"{intent} ({counts[intent]})" for intent in answers.unseen)
         console.print(
-            f"[warning]warning:[/] {count} utterances of intents {bundle.tag} never saw in "
-            f"training count as wrong: {escape(', '.join(answers.unseen))}",
+            f"[warning]warning:[/] {counts.total()} utterances of intents {bundle.tag} never saw "
+            f"in training count as wrong: {escape(named)}",
             soft_wrap=True,
         )
     report = summarise(answers, bundle.tag, cfg.top_confusions)
