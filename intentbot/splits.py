@@ -92,11 +92,15 @@ def _unseen_entity_types(train: list[Example], test: list[Example]) -> list[str]
     ]
 
 
+# one example held out, one left to train on
+MIN_TO_SPLIT = 2
+
+
 def stratified_split(
     examples: list[Example], fraction: float, seed: int, what: str
 ) -> tuple[list[Example], list[Example]]:
     """Hold out `fraction` of every intent (at least one example each), reproducibly; an intent
-    with a single example (`too_rare`) stays whole in the kept part."""
+    with fewer than `MIN_TO_SPLIT` examples stays whole in the kept part."""
     if not 0.0 < fraction < 1.0:
         raise DataError(f"the {what} fraction must be between 0 and 1, got {fraction}")
     rng = random.Random(seed)
@@ -114,10 +118,6 @@ def stratified_split(
     return kept, held_out
 
 
-# one example held out, one left to train on
-MIN_TO_SPLIT = 2
-
-
 def _by_intent(examples: list[Example]) -> dict[str, list[Example]]:
     by_intent: dict[str, list[Example]] = defaultdict(list)
     for example in examples:
@@ -125,11 +125,19 @@ def _by_intent(examples: list[Example]) -> dict[str, list[Example]]:
     return by_intent
 
 
-def too_rare(examples: list[Example]) -> list[str]:
-    """The intents `stratified_split` cannot hold any of out: trained on, never held out."""
-    return sorted(
-        intent for intent, group in _by_intent(examples).items() if len(group) < MIN_TO_SPLIT
-    )
+def _carve(
+    examples: list[Example],
+    fraction: float,
+    seed: int,
+    what: str,
+    left_out: dict[str, list[str]],
+) -> tuple[list[Example], list[Example]]:
+    """`stratified_split`, noting in `left_out` (intent -> splits) each intent too rare to
+    hold any of out."""
+    for intent, group in _by_intent(examples).items():
+        if len(group) < MIN_TO_SPLIT:
+            left_out[intent].append(what)
+    return stratified_split(examples, fraction, seed, what)
 
 
 def _too_rare_note(left_out: dict[str, list[str]], examples: list[Example]) -> list[str]:
@@ -253,18 +261,14 @@ def from_files(
     if "test" in given:
         test_examples = given["test"].examples
     else:
-        for intent in too_rare(train_examples):
-            left_out[intent].append("test")
-        train_examples, test_examples = stratified_split(
-            train_examples, test_fraction, seed, "test"
+        train_examples, test_examples = _carve(
+            train_examples, test_fraction, seed, "test", left_out
         )
     if "val" in given:
         val_examples = deduplicate(given["val"].examples).examples
     else:
-        for intent in too_rare(train_examples):
-            left_out[intent].append("validation")
-        train_examples, val_examples = stratified_split(
-            train_examples, val_fraction, seed + 1, "validation"
+        train_examples, val_examples = _carve(
+            train_examples, val_fraction, seed + 1, "validation", left_out
         )
     warnings += _too_rare_note(left_out, deduplicated)
     train_examples = _with_extra(train_examples, extra, columns, on_conflict, warnings)
