@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import bentoml
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
+from intentbot import __version__
 from intentbot.predictor import Prediction, Predictor
 from intentbot.replies import Responder, replies_with_override
 from intentbot.serving.answers import classification, rasa_parse
@@ -53,7 +54,15 @@ async def _docs(_: Request) -> RedirectResponse:
     return RedirectResponse("/")
 
 
-@bentoml.asgi_app(Starlette(routes=[Route("/docs", _docs)]))
+async def _version(_: Request) -> JSONResponse:
+    """`/version`: the intentbot release that answers (pyproject.toml, CHANGELOG.md)."""
+    return JSONResponse({"version": __version__})
+
+
+ROUTES = Starlette(routes=[Route("/docs", _docs), Route("/version", _version)])
+
+
+@bentoml.asgi_app(ROUTES)
 @bentoml.service(
     name="intentbot",
     traffic={"timeout": SETTINGS.timeout, "max_concurrency": SETTINGS.max_concurrency},

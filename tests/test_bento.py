@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from intentbot import __version__
 from intentbot.engine.files import graph_files
 from intentbot.store import load_bundle
 from tests.helpers import TRAINING_STACK, serving_process
@@ -166,6 +167,7 @@ def test_built_bento_serves_from_its_own_requirements(trained_model, tmp_path: P
     info = yaml.safe_load((bento / "bento.yaml").read_text())
     packed = [model["tag"] for service in info["services"] for model in service["models"]]
     assert packed == [trained_model.tag]
+    assert info["labels"]["version"] == __version__  # the bento says which release it holds
 
     # 2. The requirements: the serve extra, and BentoML pinned to the version that built it.
     requirements_file = bento / "env" / "python" / "requirements.txt"
@@ -219,6 +221,7 @@ def test_built_bento_serves_from_its_own_requirements(trained_model, tmp_path: P
         log = log_path.read_text(errors="replace")[-4000:]
         assert response.status_code == 200, f"{response.status_code} {response.text}\n{log}"
         assert response.json()["intent"] == "time", f"{response.text}\n{log}"
+        assert httpx.get(f"{url}/version", timeout=60).json() == {"version": __version__}
 
 
 def build_bento(env: Mapping[str, str]) -> str:
