@@ -13,7 +13,15 @@ from rich.markup import escape
 from intentbot.bundle import BundleError
 from intentbot.examples import DataError
 
-USER_ERRORS = (DataError, BundleError, ValueError, FileNotFoundError, OmegaConfBaseException)
+# ConnectionError: a cluster that does not answer (a DDP rendezvous, a Ray address)
+USER_ERRORS = (
+    DataError,
+    BundleError,
+    ValueError,
+    FileNotFoundError,
+    ConnectionError,
+    OmegaConfBaseException,
+)
 
 
 def user_error(error: BaseException) -> str | None:
