@@ -50,7 +50,7 @@ BENCH_HOME ?= /tmp/intentbot-bench-store
 BENCH_EPOCHS ?= 2
 SNIPS_MODEL ?= intentbot-snips
 
-bench: install ## speed benchmarks -> bench/results/*.json (~15 min; BENCHMARKS.md by hand)
+bench: install ## speed benchmarks -> bench/results/*.json and their BENCHMARKS.md tables (~15 min)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.training --bentoml-home $(BENCH_HOME) --data $(CLINC150) trainer.max_epochs=$(BENCH_EPOCHS)
 	$(PY) -m bench.inference --bentoml-home $(BENCH_HOME) --data $(CLINC150) --with-minilm $(ARGS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,21 @@ from intentbot.store import load_bundle
 
 BATCH = 256
 SHIPPED = "ONNX Runtime (shipped default)"
-GOALS = [  # issue 16's, for the shipped path
+PEERS = {  # key in the record's `peers` -> the label of its row
+    "tfidf_svc": "TF-IDF words+chars + LinearSVC",
+    "minilm_lr": "all-MiniLM-L6-v2 + LogisticRegression",
+}
+HEADING = "## In-process inference (`bench/inference.py`)"
+COLUMNS = [
+    "path",
+    "single median ms",
+    "single p90 ms",
+    "batch-256 utt/s",
+    "one call utt/s",
+    "accuracy",
+    "agreement (batch / single)",
+]
+GOALS = [  # for the shipped path
     ("single utterance, median ms", "single_median_ms", "<=", 0.25),
     ("batches of 256 vs TF-IDF + LinearSVC (same run), x", "tfidf_ratio", ">=", 1.2),
     ("batches of 256 vs MiniLM + LR (same run), x", "minilm_ratio", ">=", 60.0),
@@ -325,9 +340,9 @@ def main() -> None:
         )
 
     # key, label, trainer, single-utterance samples, batch passes (MiniLM: one, ~20 s here)
-    plan = [("tfidf_svc", "TF-IDF words+chars + LinearSVC", tfidf_peer, args.single, args.repeats)]
+    plan = [("tfidf_svc", PEERS["tfidf_svc"], tfidf_peer, args.single, args.repeats)]
     if args.with_minilm:
-        plan.append(("minilm_lr", "all-MiniLM-L6-v2 + LogisticRegression", minilm_peer, 100, 1))
+        plan.append(("minilm_lr", PEERS["minilm_lr"], minilm_peer, 100, 1))
     peers = {}
     train_texts = fixtures.texts(splits.train)
     train_gold = [example.intent for example in splits.train]
@@ -368,22 +383,73 @@ def main() -> None:
         )
     )
     targets = evaluate_targets(rows)
-    console.print(report.targets_console("Targets (issue 16)", targets))
-    report.write(
-        "inference",
-        {
-            "model": tag,
-            "test_utterances": len(test),
-            "machine": machine,
-            "args": {key: str(value) for key, value in vars(args).items()},
-            "rows": [vars(row) for row in rows],
-            "peers": peers,
-            "single_stages": stages,
-            "targets": targets,
-        },
-        console,
-        args.output,
-    )
+    console.print(report.targets_console("Targets", targets))
+    record = {
+        "model": tag,
+        "test_utterances": len(test),
+        "machine": machine,
+        "command": report.command_line("bench.inference"),
+        "args": {key: str(value) for key, value in vars(args).items()},
+        "rows": [vars(row) for row in rows],
+        "peers": peers,
+        "single_stages": stages,
+        "targets": targets,
+    }
+    path = report.write("inference", record, console, args.output)
+    if path.resolve().parent == fixtures.RESULTS.resolve():  # a BENCHMARKS.md table per test set
+        report.update_benchmarks(markers(path.stem), HEADING, markdown(record), console)
+
+
+def markers(name: str) -> tuple[str, str]:
+    """Each results file has its table: `inference` (CLINC150), `inference_snips` (SNIPS)."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def markdown(record: dict) -> str:
+    """The BENCHMARKS.md table of one test set: the goals, then every path and peer."""
+    args, stages = record["args"], record.get("single_stages") or {}
+    fits = {PEERS[key]: peer["fit_seconds"] for key, peer in record["peers"].items()}
+    single = min(int(args["single"]), record["test_utterances"])
+    lines = [
+        f"{report.measured(record, record.get('command', 'make bench'))}: model "
+        f"`{record['model']}` on the {record['test_utterances']:,} test utterances of "
+        f"`{Path(args['data']).name}`. Single: `predict([text])` on {single:,} of them "
+        f"(ranking, out-of-scope decision and entities included); batch: batches of {BATCH}, "
+        f"best of {args['repeats']} passes; one call: the whole split in one `predict`; "
+        "agreement: answers (decision and entity spans) equal to the torch reference's.",
+        "",
+        *report.targets_table(record["targets"]),
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    for row in record["rows"]:
+        name = row["name"].removeprefix("peer: ")
+        if name in fits:
+            name = f"peer: {name} (fit {fits[name]:.1f} s)"
+        elif row["name"] == SHIPPED:
+            name = f"**{name}**"
+        cells = [
+            _number(row["single_median_ms"], "{:.3f}"),
+            _number(row["single_p90_ms"], "{:.3f}"),
+            _number(row["batch_utt_per_s"], "{:,.0f}"),
+            _number(row.get("whole_set_utt_per_s"), "{:,.0f}"),
+            _number(row["accuracy"], "{:.3f}"),
+            f"{_share(row['agreement'])} / {_share(row['single_agreement'])}",
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if stages:
+        parts = [f"{key.removesuffix('_ms')} {value:.3f}" for key, value in stages.items()]
+        lines += ["", f"One utterance on the shipped path, medians in ms: {', '.join(parts)}."]
+    return "\n".join(lines)
+
+
+def _number(value: float | None, form: str) -> str:
+    return "-" if value is None or math.isnan(value) else form.format(value)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else "1" if value == 1 else f"{value:.3f}"
 
 
 def onnx_predictor(bundle: Bundle, fold: bool = True, threads: int | None = None) -> Predictor:
@@ -396,7 +462,7 @@ def onnx_predictor(bundle: Bundle, fold: bool = True, threads: int | None = None
 
 
 def evaluate_targets(rows: list[Row]) -> list[dict]:
-    """Issue 16's targets: the shipped path against the peers of the same run, and the share of
+    """The goals: the shipped path against the peers of the same run, and the share of
     answers (decisions and spans) equal to the torch reference's."""
     by_name = {row.name: row for row in rows}
     shipped = by_name[SHIPPED]

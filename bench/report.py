@@ -1,11 +1,22 @@
-"""Rich tables and bench/results/<name>.json, with the machine they were measured on."""
+"""Rich tables and bench/results/<name>.json, with the machine they were measured on, and the
+BENCHMARKS.md sections written from them.
+
+    python -m bench.report [NAME ...]   # rewrite sections from bench/results/NAME.json
+
+Each benchmark's script writes its JSON and its section itself; the command above writes the
+sections again from the JSON files (after a change to a section's layout), measuring nothing.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import os
 import platform
 import re
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +31,23 @@ BENCHMARKS = REPO / "BENCHMARKS.md"
 
 
 VECTOR_FLAGS = {"avx2", "avx512f", "avx512_vnni", "amx_tile"}  # what changes kernel speeds
+FLAG_NAMES = {  # in the order a reader ranks them
+    "avx2": "AVX2",
+    "avx512f": "AVX-512",
+    "avx512_vnni": "AVX-512 VNNI",
+    "amx_tile": "AMX",
+}
+# the results file (bench/results/NAME.json) -> the module whose `markdown` writes its section
+WRITERS = {
+    "inference": "bench.inference",
+    "inference_snips": "bench.inference",
+    "serving": "bench.serving",
+    "training": "bench.training",
+    "accuracy": "bench.accuracy",
+    "suite": "bench.suite",
+    "snips": "bench.snips",
+    "review_loop": "bench.review_loop",
+}
 
 
 def machine() -> dict:
@@ -82,12 +110,32 @@ def write(name: str, record: dict, console: Console, output: Path | None = None)
     return path
 
 
-def measured(record: dict) -> str:
-    """The opening of a BENCHMARKS.md section: when, where and by which command."""
-    machine = record["machine"]
+def command_line(module: str) -> str:
+    """How this process was started, as a person would type it: `python -m bench.NAME ...`."""
+    return shlex.join(["python", "-m", module, *sys.argv[1:]])
+
+
+def describe(machine: dict) -> str:
+    """The machine in words: cores, CPU model and vector extensions, memory, torch. The cloud
+    machine behind a session changes (AMD EPYC with AVX2 one day, Intel Xeon with AVX-512 the
+    next), so a table's figures compare with each other, not with another table's."""
+    cpu = machine.get("cpu_model") or "a CPU whose model was not recorded"
+    flags = [name for flag, name in FLAG_NAMES.items() if flag in machine.get("cpu_flags", [])]
+    extensions = f" ({', '.join(flags)})" if flags else ""
     return (
-        f"Measured {machine['date']} on this {machine['cores']}-core machine (load "
-        f"{machine['load_average_1m']} at the start) by `{record['command']}`"
+        f"{machine['cores']} cores of {cpu}{extensions}, {machine['memory_gib']} GiB, "
+        f"torch {machine['torch']}"
+    )
+
+
+def measured(record: dict, command: str | None = None) -> str:
+    """The opening of a BENCHMARKS.md section: when, on which machine, by which command."""
+    machine = record["machine"]
+    load = machine.get("load_average_1m")
+    return (
+        f"Measured {machine['date']} on {describe(machine)}"
+        + (f" (load {load} at the start)" if load is not None else "")
+        + f", by `{command or record['command']}`"
     )
 
 
@@ -141,3 +189,26 @@ def update_benchmarks(
     BENCHMARKS.write_text(text, encoding="utf-8")
     if console is not None:
         console.print(f"updated {BENCHMARKS}")
+
+
+def publish(names: list[str], console: Console) -> None:
+    """Write the BENCHMARKS.md sections of these results files again, from their JSON."""
+    for name in names:
+        module = importlib.import_module(WRITERS[name])
+        record = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+        markers = module.markers(name) if hasattr(module, "markers") else module.MARKERS
+        update_benchmarks(markers, module.HEADING, module.markdown(record), console)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"some of {', '.join(WRITERS)} (default: all)")
+    names = parser.parse_args().names or list(WRITERS)
+    unknown = sorted(set(names) - set(WRITERS))
+    if unknown:
+        parser.error(f"unknown {unknown}; choose from {list(WRITERS)}")
+    publish(names, Console())
+
+
+if __name__ == "__main__":
+    main()

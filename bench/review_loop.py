@@ -192,10 +192,8 @@ COLUMNS = [
 
 
 def markdown(record: dict) -> str:
-    machine = record["machine"]
     lines = [
-        f"Measured {machine['date']} on this {machine['cores']}-core machine by "
-        f"`{record['command']}`: trained on CLINC150 Small, {record['traffic']} traffic "
+        f"{report.measured(record)}: trained on CLINC150 Small, {record['traffic']} traffic "
         "utterances (Full's training utterances that Small lacks) classified in bulk, N of them "
         "labelled by an oracle in review's order or at random and added with `data.extra`; "
         f'mean of {len(record["seeds"])} seeds, test split. "wrong": how many of the N the '

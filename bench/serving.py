@@ -30,7 +30,7 @@ from bench import fixtures, report
 from bench.memory import RssSampler
 from tests.helpers import ServerError, serving_process
 
-GOALS = [  # issue 16's, each against the typed bare service (and issue 6's p99)
+GOALS = [  # each against the typed bare service
     ("req/s at c=32, share of bare's", "throughput_share_c32", ">=", 0.9),
     ("p50 at c=1 minus bare's (ms)", "p50_c1_extra_ms", "<=", 0.5),
     ("p99 at c=32 / bare's", "p99_c32_ratio", "<=", 1.5),
@@ -38,6 +38,9 @@ GOALS = [  # issue 16's, each against the typed bare service (and issue 6's p99)
     ("errors (intentbot, all levels)", "errors", "<=", 0),
 ]
 REQUEST_TIMEOUT = 30.0  # seconds, then the request counts as an error
+MARKERS = ("<!-- serving:start -->", "<!-- serving:end -->")
+HEADING = "## HTTP serving (`bench/serving.py`)"
+COLUMNS = ["server", "concurrency", "requests", "errors", "req/s", "p50 ms", "p99 ms"]
 
 
 @dataclass(frozen=True)
@@ -337,27 +340,64 @@ def main() -> None:
         )
     )
     targets = evaluate_targets(levels, memory)
-    console.print(
-        report.targets_console("Targets (issue 16; bare: the typed constant service)", targets)
+    console.print(report.targets_console("Targets (bare: the typed constant service)", targets))
+    record = {
+        "model": tag,
+        "machine": machine,
+        "command": report.command_line("bench.serving"),
+        "args": {key: str(value) for key, value in vars(args).items()},
+        "levels": [vars(level) for level in levels],
+        "memory": memory,
+        "targets": targets,
+        "logs": str(logs),
+    }
+    path = report.write("serving", record, console, args.output)
+    if path.resolve().parent == fixtures.RESULTS.resolve():
+        report.update_benchmarks(MARKERS, HEADING, markdown(record), console)
+
+
+def markdown(record: dict) -> str:
+    """The BENCHMARKS.md section: the goals, every level of every set-up, peak memory."""
+    setups = {server.name: server for server in SERVERS}
+    lines = [
+        f"{report.measured(record, record.get('command', 'make bench'))}: model "
+        f"`{record['model']}`, POST /classify with the test utterances of "
+        f"`{Path(record['args']['data']).name}` in turn, {float(record['args']['seconds']):.0f} s "
+        "per level, each level that many keep-alive connections from a raw asyncio client on "
+        "the same cores as the server. Bare: `bench/bare_service.py`, a BentoML service with "
+        "intentbot's request and answer types that answers a constant.",
+        "",
+        *report.targets_table(record["targets"]),
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    for level in record["levels"]:
+        lines.append(
+            f"| {_setup(setups.get(level['server']), level['server'])} | {level['concurrency']} | "
+            f"{level['requests']:,} | {level['errors']} | {level['requests_per_s']:,.0f} | "
+            f"{level['p50_ms']:.2f} | {level['p99_ms']:.1f} |"
+        )
+    peaks = "; ".join(
+        f"{name} {memory['peak_worker_rss_mib']:.0f} MiB a worker, "
+        f"{memory['peak_tree_rss_mib']:.0f} MiB in all"
+        for name, memory in record["memory"].items()
     )
-    report.write(
-        "serving",
-        {
-            "model": tag,
-            "machine": machine,
-            "args": {key: str(value) for key, value in vars(args).items()},
-            "levels": [vars(level) for level in levels],
-            "memory": memory,
-            "targets": targets,
-            "logs": str(logs),
-        },
-        console,
-        args.output,
-    )
+    return "\n".join([*lines, "", f"Peak RSS: {peaks}."])
+
+
+def _setup(server: Server | None, name: str) -> str:
+    """A set-up as the table names it: its name and what differs (`INTENTBOT_...=1`, workers)."""
+    if server is None:
+        return name
+    changes = [f"`{key}={value}`" for key, value in server.env.items()]
+    changes += [f"{server.workers} workers"] if server.workers > 1 else []
+    base = name.split()[0]
+    return f"{base}, {', '.join(changes)}" if changes else base
 
 
 def evaluate_targets(levels: list[Level], memory: dict[str, dict]) -> list[dict]:
-    """Issue 16's targets (and issue 6's p99), each against the typed bare service; a figure
+    """The goals, each against the typed bare service; a figure
     whose levels or servers this run left out is not checked."""
     found = {(level.server, level.concurrency): level for level in levels}
     figures: dict[str, float] = {

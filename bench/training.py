@@ -25,6 +25,9 @@ from bench.peers import tfidf_peer
 from intentbot.store import load_bundle
 
 TARGET_SECONDS = 300.0
+MARKERS = ("<!-- training:start -->", "<!-- training:end -->")
+HEADING = "## Training speed (`bench/training.py`)"
+PLUMBING = ("data.path=", "hydra.run.dir=", "+trainer.profiler", "progress_bar=")  # not shown
 
 
 def parse_profile(text: str) -> dict[str, dict[str, float]]:
@@ -175,32 +178,68 @@ def main() -> None:
     else:
         measured, name = wall, "full run (experiment=clinc150) wall seconds"
     targets = report.goal_rows({"wall": round(measured, 1)}, [(name, "wall", "<=", TARGET_SECONDS)])
-    console.print(report.targets_console("Targets (issue 6, part 3)", targets))
-    report.write(
-        "training",
-        {
-            "command": " ".join(command[1:]),
-            "machine": machine,
-            "wall_seconds": round(wall, 2),
-            "fit_seconds": fit_seconds,
-            "epochs": epochs,
-            "seconds_per_epoch": round(fit_seconds / epochs, 2),
-            "best_epoch": best_epoch,
-            "seconds_to_best_checkpoint": round(to_best, 2) if to_best else None,
-            "tokens_per_epoch": tokens_per_epoch,
-            "tokens_per_s": round(tokens_per_s, 1) if tokens_per_s else None,
-            "peak_rss_mib": round(sampler.peak_total_mib, 1),
-            "test": metrics["test"],
-            "model_tag": metrics.get("model_tag"),
-            "peer_tfidf_fit_seconds": round(peer_seconds, 2),
-            "profile": time_goes,
-            "profile_actions": actions,
-            "run_dir": str(run_dir),
-            "targets": targets,
-        },
-        console,
-        args.output,
+    console.print(report.targets_console("Targets", targets))
+    record = {
+        "command": " ".join(command[1:]),
+        "bench_command": report.command_line("bench.training"),
+        "machine": machine,
+        "wall_seconds": round(wall, 2),
+        "fit_seconds": fit_seconds,
+        "epochs": epochs,
+        "seconds_per_epoch": round(fit_seconds / epochs, 2),
+        "best_epoch": best_epoch,
+        "seconds_to_best_checkpoint": round(to_best, 2) if to_best else None,
+        "tokens_per_epoch": tokens_per_epoch,
+        "tokens_per_s": round(tokens_per_s, 1) if tokens_per_s else None,
+        "peak_rss_mib": round(sampler.peak_total_mib, 1),
+        "test": metrics["test"],
+        "model_tag": metrics.get("model_tag"),
+        "peer_tfidf_fit_seconds": round(peer_seconds, 2),
+        "profile": time_goes,
+        "profile_actions": actions,
+        "run_dir": str(run_dir),
+        "targets": targets,
+    }
+    path = report.write("training", record, console, args.output)
+    if path.resolve().parent == fixtures.RESULTS.resolve():
+        report.update_benchmarks(MARKERS, HEADING, markdown(record), console)
+
+
+def markdown(record: dict) -> str:
+    """The BENCHMARKS.md section: the goal, the run's figures, where the fit's time went."""
+    shown = [part for part in record["command"].split() if not part.startswith(PLUMBING)]
+    fit, test = record["fit_seconds"], record["test"]
+    to_best, per_epoch = record["seconds_to_best_checkpoint"], record["tokens_per_epoch"]
+    best = (
+        f"epoch {record['best_epoch']}, written {to_best:.1f} s after the start" if to_best else "-"
     )
+    tokens = f"{per_epoch:,} an epoch, {record['tokens_per_s']:,.0f} a second" if per_epoch else "-"
+    lines = [
+        f"{report.measured(record, record.get('bench_command', 'make bench'))}: "
+        f"`python {' '.join(shown)}` timed from start to exported model, Lightning's "
+        f"SimpleProfiler on; model `{record['model_tag']}`.",
+        "",
+        *report.targets_table(record["targets"]),
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| wall, start to model exported | {record['wall_seconds']:.1f} s |",
+        f"| fit | {fit:.1f} s, {record['epochs']} epochs, {record['seconds_per_epoch']:.1f} s each "
+        "(validation included) |",
+        f"| best checkpoint | {best} |",
+        f"| training tokens | {tokens} |",
+        f"| peak RSS, process tree | {record['peak_rss_mib']:,.0f} MiB |",
+        f"| test accuracy / in-scope / out-of-scope recall | {_accuracy({'test': test})} |",
+        f"| peer: TF-IDF + LinearSVC fit | {record['peer_tfidf_fit_seconds']:.1f} s |",
+        "",
+        "| phase | seconds | share of fit |",
+        "|---|---|---|",
+        *(
+            f"| {row['phase']} | {row['total_s']:.1f} | {row['total_s'] / fit:.0%} |"
+            for row in record["profile"]
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def full_run_epochs() -> int:
