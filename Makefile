@@ -8,7 +8,7 @@ SNIPS ?= ../shared/data/snips
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format serve chat classify review bench bench-accuracy bench-suite bench-snips bench-review bench-bulk soak
+.PHONY: help install train test test-fast docs lint format serve chat classify review bench bench-accuracy bench-suite bench-snips bench-review bench-bulk soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test: install ## run the whole test suite (what CI runs)
 FAST_WORKERS ?= 2
 test-fast: install ## the tests that start no server, DDP, kill or bento build (under a minute)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow and not server" -n $(FAST_WORKERS) $(ARGS)
+
+docs: install ## build the documentation site from docs/ into site/ (strict: a broken link fails)
+	$(PY) -m mkdocs build --strict
 
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .
