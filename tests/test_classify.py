@@ -106,6 +106,21 @@ def test_a_bad_row_stops_the_run_with_on_error_stop(trained_model, tmp_path):
     assert [record.text for record in read_records(output)] == ["What time is it?"]
 
 
+def test_ray_without_ray_installed_is_one_line_with_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if not installed
+    monkeypatch.delitem(sys.modules, "intentbot.bulk.on_ray", raising=False)
+    (tmp_path / "in.txt").write_text("What time is it?\n")
+    code, told = classify(str(tmp_path / "in.txt"), "--ray")
+    assert code == 2 and told.count("\n") == 1, told
+    assert "--ray needs Ray" in told and "pip install 'intentbot[ray]'" in told
+
+
+def test_parquet_without_ray_says_to_add_it(tmp_path):
+    (tmp_path / "in.parquet").write_bytes(b"PAR1")
+    code, told = classify(str(tmp_path / "in.parquet"))
+    assert code == 2 and "Parquet is read by Ray; add --ray" in told
+
+
 def test_mistakes_are_one_line_and_exit_2(trained_model, tmp_path):
     table = tmp_path / "in.csv"
     table.write_text("message,intent\nhi,greeting\n")

@@ -86,15 +86,7 @@ class InputFile:
         header = next(rows, None)
         if not header:
             raise DataError(f"{self.path}:1: empty file; expected a header such as 'text'")
-        where = f"{self.path}:1"
-        text_at = pick_column(
-            header, self.columns.text, TEXT_COLUMNS, "text", where, "--{what}-column"
-        )
-        label_at = (
-            find_column(header, LABEL_COLUMNS)
-            if self.columns.label is None
-            else pick_column(header, self.columns.label, (), "label", where)
-        )
+        text_at, label_at = table_columns(header, self.columns, f"{self.path}:1")
         while True:
             where = f"{self.path}:{rows.line_num + 1}"  # where the next row starts
             try:
@@ -109,7 +101,7 @@ class InputFile:
             if len(row) != len(header):
                 yield BadRow(where, f"{len(row)} fields where the header has {len(header)}")
                 continue
-            yield _row(row[text_at], None if label_at is None else row[label_at], where)
+            yield check_row(row[text_at], None if label_at is None else row[label_at], where)
 
     def _json_lines(self, handle: TextIO) -> Iterator[Row | BadRow]:
         for where, values in json_objects(self.path, handle):
@@ -120,16 +112,31 @@ class InputFile:
             if not isinstance(text, str):
                 yield BadRow(where, 'no "text" string; expected {"text": ..., "intent"?: ...}')
                 continue
-            yield _row(text, label if isinstance(label, str) and label.strip() else None, where)
+            yield check_row(
+                text, label if isinstance(label, str) and label.strip() else None, where
+            )
 
     def _text_lines(self, handle: TextIO) -> Iterator[Row | BadRow]:
         for number, line in enumerate(handle, start=1):
             text = line.removesuffix("\n").removesuffix("\r")
             if text.strip():
-                yield _row(text, None, f"{self.path}:{number}")
+                yield check_row(text, None, f"{self.path}:{number}")
 
 
-def _row(text: str, label: str | None, where: str) -> Row | BadRow:
+def table_columns(header: list[str], columns: Columns, where: str) -> tuple[int, int | None]:
+    """Where a table's text and (optional) label are: named by `columns`, else found by name as
+    training data finds them; `where` (file:line of the header) names a missing column."""
+    text_at = pick_column(header, columns.text, TEXT_COLUMNS, "text", where, "--{what}-column")
+    label_at = (
+        find_column(header, LABEL_COLUMNS)
+        if columns.label is None
+        else pick_column(header, columns.label, (), "label", where)
+    )
+    return text_at, label_at
+
+
+def check_row(text: str, label: str | None, where: str) -> Row | BadRow:
+    """A readable row, or why it is a bad one (no text, bytes that are not UTF-8)."""
     if not text.strip():
         return BadRow(where, "empty text")
     if _NOT_UTF8.search(text) or (label and _NOT_UTF8.search(label)):

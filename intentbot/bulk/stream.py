@@ -3,7 +3,7 @@ length, and each chunk is written (and flushed) before the next is read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from intentbot.bulk.inputs import BadRow, Row
@@ -49,20 +49,12 @@ def classify_rows(
     or with `on_error="stop"` ends the run (a `BadRowStop`) once the rows before it are
     written. `counts` (filled as it goes, and returned) is the caller's to read even when the
     run ends early."""
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error={on_error!r}: use one of {ON_ERROR}")
+    check_on_error(on_error)
     counts = Counts() if counts is None else counts
     chunk: list[Row] = []
 
     def flush() -> None:
-        predictions = predictor.predict([row.text for row in chunk], top_k=top_k)
-        stamp = now()  # one time per chunk: its rows were answered together
-        writer.write(
-            [
-                Record.of(prediction, model=model, time=stamp, label=row.label)
-                for row, prediction in zip(chunk, predictions, strict=True)
-            ]
-        )
+        writer.write(answer_rows(predictor, chunk, model=model, top_k=top_k))
         counts.answered += len(chunk)
         chunk.clear()
         on_chunk(counts)
@@ -70,12 +62,9 @@ def classify_rows(
     for row in rows:
         counts.read += 1
         if isinstance(row, BadRow):
-            if on_error == "stop":
-                if chunk:
-                    flush()
-                raise BadRowStop(f"{row} (--on-error skip reports such rows and goes on)")
-            counts.skipped += 1
-            on_bad_row(row)
+            if on_error == "stop" and chunk:
+                flush()
+            skip_or_stop(row, on_error, counts, on_bad_row)
             continue
         chunk.append(row)
         if len(chunk) >= chunk_size:
@@ -83,3 +72,31 @@ def classify_rows(
     if chunk:
         flush()
     return counts
+
+
+def answer_rows(
+    predictor: Predictor, rows: Sequence[Row], *, model: str | None, top_k: int = DEFAULT_TOP_K
+) -> list[Record]:
+    """The records of `rows`, answered together (in one process or a Ray actor)."""
+    predictions = predictor.predict([row.text for row in rows], top_k=top_k)
+    stamp = now()  # one time per chunk: its rows were answered together
+    return [
+        Record.of(prediction, model=model, time=stamp, label=row.label)
+        for row, prediction in zip(rows, predictions, strict=True)
+    ]
+
+
+def check_on_error(on_error: str) -> None:
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error={on_error!r}: use one of {ON_ERROR}")
+
+
+def skip_or_stop(
+    row: BadRow, on_error: str, counts: Counts, on_bad_row: Callable[[BadRow], None]
+) -> None:
+    """Count and report a bad row, or under `on_error="stop"` end the run with it (the caller
+    has written the rows before it)."""
+    if on_error == "stop":
+        raise BadRowStop(f"{row} (--on-error skip reports such rows and goes on)")
+    counts.skipped += 1
+    on_bad_row(row)
