@@ -27,7 +27,7 @@ import ray
 from rich.console import Console
 
 from bench import fixtures, report
-from bench.inference import decisions, timed_batches
+from bench.inference import intents_and_spans, timed_batches
 from intentbot.bulk.inputs import InputFile
 from intentbot.bulk.on_ray import classify_on_ray
 from intentbot.bulk.outputs import JsonLinesWriter
@@ -104,7 +104,7 @@ def main() -> None:
     output = folder / "records.jsonl"
     rates: dict[str, list[float]] = {"batch": [], "classify": []}
     for _ in range(2):  # turn about, so neither gets the quieter minute
-        rates["batch"].append(timed_batches(decisions(predictor), texts, args.repeats)[0])
+        rates["batch"].append(timed_batches(intents_and_spans(predictor), texts, args.repeats)[0])
         rates["classify"].append(timed_classify(predictor, source, output, args.repeats))
     ray_start, on_ray = ray_rates(bundle, (source, doubled), args.lines, output, args.repeats)
     batch, bulk = max(rates["batch"]), max(rates["classify"])

@@ -43,7 +43,7 @@ def main() -> None:
     examples = from_bio_folders(args.data).test
     texts = fixtures.texts(examples)
     ids, lengths, offsets = predictor.tokenizer.encode_with_offsets(texts)
-    intents, tags = predictor.engine(ids, lengths, predictor.known_names(texts, offsets))
+    intents, tags = predictor.engine(ids, lengths, predictor.matches(texts, offsets))
     right = (
         intents.argmax(-1)
         == np.array(predictor.labels.indices(example.intent for example in examples))

@@ -55,8 +55,9 @@ GOALS = [  # for the shipped path
     ("batches of 256 vs MiniLM + LR (same run), x", "minilm_ratio", ">=", 60.0),
     ("share of answers equal to torch's (decisions and spans)", "agreement", ">=", 1.0),
 ]
-Answer = tuple[str, tuple[tuple[str, int, int], ...]]  # the decision, then (type, start, end)
-A = TypeVar("A")  # what a timed path answers: an `Answer`, or a peer's intent
+# the decision, then (type, start, end) of each entity
+IntentAndSpans = tuple[str, tuple[tuple[str, int, int], ...]]
+A = TypeVar("A")  # what a timed path answers: an `IntentAndSpans`, or a peer's intent
 
 
 @dataclass
@@ -102,11 +103,11 @@ def timed_batches(
     return len(texts) / best, answers
 
 
-def decisions(predictor: Predictor) -> Callable[[list[str]], list[Answer]]:
+def intents_and_spans(predictor: Predictor) -> Callable[[list[str]], list[IntentAndSpans]]:
     """The final decision per text (the intent, or the out-of-scope label) and its entity spans;
     () for every text of a model without a tagging head."""
 
-    def classify(batch: list[str]) -> list[Answer]:
+    def classify(batch: list[str]) -> list[IntentAndSpans]:
         return [
             (item.intent, tuple((found.entity, found.start, found.end) for found in item.entities))
             for item in predictor.predict(batch)
@@ -147,12 +148,12 @@ def measure_ours(
     predictor: Predictor,
     test: list[str],
     gold: list[str],
-    reference: list[Answer] | None,
+    reference: list[IntentAndSpans] | None,
     args: argparse.Namespace,
     thread_count: int | None = None,
     note: str = "",
-) -> tuple[Row, list[Answer]]:
-    classify = decisions(predictor)
+) -> tuple[Row, list[IntentAndSpans]]:
+    classify = intents_and_spans(predictor)
     with threads(thread_count):
         seconds, single_answers = timed_single(classify, test[: args.single])
         throughput, answers = timed_batches(classify, test, args.repeats)
@@ -191,7 +192,7 @@ def single_stages(predictor: Predictor, texts: Sequence[str]) -> dict[str, float
         started = time.perf_counter()
         ids, lengths, *offsets = encode([text])
         tokenised = time.perf_counter()
-        matches = predictor.known_names([text], offsets[0]) if offsets_needed else None
+        matches = predictor.matches([text], offsets[0]) if offsets_needed else None
         matched = time.perf_counter()
         predictor.engine(ids, lengths, matches)
         engine.append(time.perf_counter() - matched)

@@ -76,7 +76,7 @@ SERVERS = [
         "intentbot 2-threads",
         None,
         "intentbot",
-        env={"INTENTBOT_TORCH_THREADS": "2"},  # the default is 1
+        env={"INTENTBOT_ENGINE_THREADS": "2"},  # the default is 1
         levels="variant",
     ),
     Server("bare 2-workers", "bench.bare_service:Bare", "bare", workers=2, levels="variant"),

@@ -18,8 +18,8 @@ from rich.markup import escape
 from intentbot.cli import exit_on_user_error
 from intentbot.console import make_console, print_step
 from intentbot.corpus import read_examples
-from intentbot.evaluation.answers import Answers, answer, entity_errors, errors, summarise
 from intentbot.evaluation.diff import compare
+from intentbot.evaluation.outcomes import Outcomes, entity_errors, errors, outcomes_of, summarise
 from intentbot.evaluation.plots import (
     plot_confidence_histogram,
     plot_confusions,
@@ -48,16 +48,18 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
     print_step(console, "data", f"{len(examples)} labelled utterances (test split)")
     predictor = Predictor(bundle, threshold=cfg.threshold)
     with console.status(f"{bundle.tag}: predicting"):
-        answers = answer(predictor, examples)
-    if answers.unseen:
-        counts = Counter(example.intent for example in examples if example.intent in answers.unseen)
-        named = ", ".join(f"{intent} ({counts[intent]})" for intent in answers.unseen)
+        outcomes = outcomes_of(predictor, examples)
+    if outcomes.unseen:
+        counts = Counter(
+            example.intent for example in examples if example.intent in outcomes.unseen
+        )
+        named = ", ".join(f"{intent} ({counts[intent]})" for intent in outcomes.unseen)
         console.print(
             f"[warning]warning:[/] {counts.total()} utterances of intents {bundle.tag} never saw "
             f"in training count as wrong: {escape(named)}",
             soft_wrap=True,
         )
-    report = summarise(answers, bundle.tag, cfg.top_confusions)
+    report = summarise(outcomes, bundle.tag, cfg.top_confusions)
     report["decision"] = predictor.decision.to_dict()
     report["data"] = OmegaConf.to_container(cfg.data, resolve=True)
 
@@ -67,18 +69,18 @@ def evaluate(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> 
         console.print(per_entity_table(report["per_entity"]))
     rival = _rival(cfg)
     if rival:
-        report["compare"] = _compared(cfg, console, answers, bundle.tag, rival)
+        report["compare"] = _compared(cfg, console, outcomes, bundle.tag, rival)
     if cfg.reviewed:
         report["reviewed"] = _on_reviewed(cfg, console, predictor, bundle.tag, rival)
 
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     with (run_dir / "errors.jsonl").open("w") as handle:
-        for record in [*errors(answers), *entity_errors(answers)]:
+        for record in [*errors(outcomes), *entity_errors(outcomes)]:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    plot_confusions(answers, run_dir / "confusion_matrix.png", cfg.top_confusions)
+    plot_confusions(outcomes, run_dir / "confusion_matrix.png", cfg.top_confusions)
     plot_reliability(report["reliability"], report["overall"]["ece"], run_dir / "reliability.png")
     plot_confidence_histogram(
-        answers, predictor.decision.threshold, run_dir / "confidence_histogram.png"
+        outcomes, predictor.decision.threshold, run_dir / "confidence_histogram.png"
     )
     print_step(console, "run directory", str(run_dir), path=True)
     return report
@@ -93,13 +95,13 @@ def _rival(cfg: DictConfig) -> tuple[str, Predictor] | None:
 
 
 def _compared(
-    cfg: DictConfig, console: Console, answers: Answers, tag: str, rival: tuple[str, Predictor]
+    cfg: DictConfig, console: Console, outcomes: Outcomes, tag: str, rival: tuple[str, Predictor]
 ) -> dict:
-    """The rival model on the utterances `answers` holds: the diff, printed as tables."""
+    """The rival model on the utterances `outcomes` holds: the diff, printed as tables."""
     rival_tag, rival_predictor = rival
     with console.status(f"{rival_tag}: predicting"):
-        rival_answers = answer(rival_predictor, answers.examples)
-    diff = {"model": rival_tag, **compare(answers, rival_answers)}
+        rival_outcomes = outcomes_of(rival_predictor, outcomes.examples)
+    diff = {"model": rival_tag, **compare(outcomes, rival_outcomes)}
     for table in comparison_tables(diff, tag, rival_tag, cfg.compare_rows):
         console.print(table)
     return diff
@@ -117,11 +119,11 @@ def _on_reviewed(
     examples = read_examples(cfg.reviewed)
     print_step(console, "reviewed", f"{len(examples)} utterances in {cfg.reviewed}")
     with console.status(f"{tag}: predicting"):
-        answers = answer(predictor, examples)
-    section = summarise(answers, tag, cfg.top_confusions)
+        outcomes = outcomes_of(predictor, examples)
+    section = summarise(outcomes, tag, cfg.top_confusions)
     console.print(summary_table(section, "reviewed utterances"))
     if rival:
-        section["compare"] = _compared(cfg, console, answers, tag, rival)
+        section["compare"] = _compared(cfg, console, outcomes, tag, rival)
     return section
 
 

@@ -118,7 +118,7 @@ class Predictor:
                 chunks.append(self.engine(*self.tokenizer.encode(chunk)).intents)
                 continue
             ids, lengths, offsets = self.tokenizer.encode_with_offsets(chunk)
-            intents, tags = self.engine(ids, lengths, self.known_names(chunk, offsets))
+            intents, tags = self.engine(ids, lengths, self.matches(chunk, offsets))
             chunks.append(intents)
             if tagging:
                 found += decode(tags, lengths, offsets, chunk, self.tag_set, self.synonyms)
@@ -134,7 +134,7 @@ class Predictor:
             in_place[index] = found[position]
         return logits, in_place
 
-    def known_names(self, texts: Sequence[str], offsets: np.ndarray) -> np.ndarray | None:
+    def matches(self, texts: Sequence[str], offsets: np.ndarray) -> np.ndarray | None:
         """(B, T, G) known-name features of a batch tokenized into `offsets` (B, T, 2); None
         for a network that reads none."""
         if self.gazetteer is None:

@@ -49,7 +49,7 @@ class Scored(Protocol):
     confidence: float
 
 
-class Answer(Protocol):
+class PredictionLike(Protocol):
     """What a record is made from: a `Prediction` or the service's `Classification`."""
 
     text: str
@@ -80,7 +80,7 @@ class Record:
     @classmethod
     def of(
         cls,
-        answer: Answer,
+        answer: PredictionLike,
         *,
         model: str | None = None,
         time: str | None = None,
@@ -180,7 +180,7 @@ _STRINGS = ("text", "intent", *OPTIONAL)  # CSV cells read as they are, the othe
 _SHAPE = '{"text": ..., "intent": ..., "confidence": ..., "ranking": [...]}'
 
 
-def entities_of(answer: Answer) -> list[dict[str, Any]]:
+def entities_of(answer: PredictionLike) -> list[dict[str, Any]]:
     """The answer's entities (a `Prediction`'s dataclasses or a `Classification`'s models) as
     plain dicts; unset optional keys (`role`, `group`) left out."""
     found = []

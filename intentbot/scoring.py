@@ -110,7 +110,7 @@ def _rate(hits: torch.Tensor) -> float:
     return float(hits.float().mean()) if hits.numel() else 0.0
 
 
-def decisions(
+def prediction_tensors(
     predictor: Predictor, examples: Sequence[Example]
 ) -> tuple[torch.Tensor, torch.Tensor, list[list[ExtractedEntity]]]:
     """The predictor's calibrated probabilities (N, C), out-of-scope flags (N,) and entities
@@ -123,7 +123,7 @@ def score_examples(predictor: Predictor, examples: Sequence[Example]) -> dict[st
     """Run the predictor's final decision over labelled examples and score it; with gold
     entities, also the entity figures and `sentence_accuracy` (intent and every span right)."""
     labels = predictor.labels
-    probs, flagged, found = decisions(predictor, examples)
+    probs, flagged, found = prediction_tensors(predictor, examples)
     index = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
     targets = index.targets([example.intent for example in examples])
     scores = score(probs, flagged, targets, labels.oos_index)

@@ -83,7 +83,7 @@ class IntentService:
             SETTINGS.threshold,
             SETTINGS.ambiguity_threshold,
             engine=SETTINGS.engine,
-            threads=SETTINGS.torch_threads or None,
+            threads=SETTINGS.engine_threads or None,
         )
         replies = replies_with_override(
             bundle.replies, bundle.labels, SETTINGS.replies, bundle.entity_types

@@ -32,8 +32,8 @@ BOUNDARIES = {
     "intentbot.predictor": ("bentoml", "torch"),  # ONNX Runtime runs the bundle's graphs
     "intentbot.bundle": ("bentoml", "torch"),  # the torch network is read on request only
     "intentbot.service": TRAINING_STACK + TRAINING_CODE,
-    "intentbot.chat.session": ("torch",),
-    "intentbot.review.session": ("torch", "bentoml"),  # starts at once; a model only on request
+    "intentbot.chat.loop": ("torch",),
+    "intentbot.review.loop": ("torch", "bentoml"),  # starts at once; a model only on request
 }
 
 # Wraps __import__ to keep the stack of modules being imported. A module enters sys.modules just

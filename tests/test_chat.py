@@ -10,7 +10,7 @@ import pytest
 
 from intentbot.chat import view
 from intentbot.chat.backends import TurnError, Unavailable
-from intentbot.chat.session import Backoff, ChatSession, Transcript, main, parse_args
+from intentbot.chat.loop import Backoff, ChatLoop, Transcript, main, parse_args
 from intentbot.records import read_records
 from intentbot.serving.schemas import Classification
 from tests.helpers import free_port, type_at_the_prompt
@@ -76,8 +76,8 @@ def chat(backend: FakeBackend, *lines: str | BaseException, **options) -> tuple[
     """Run a session; return what it printed and the pauses it took."""
     console = view.make_console(file=io.StringIO(), width=80)
     pauses: list[float] = []
-    session = ChatSession(backend, console, sleep=pauses.append, **options)
-    session.run(script(*lines))
+    loop = ChatLoop(backend, console, sleep=pauses.append, **options)
+    loop.run(script(*lines))
     return console.file.getvalue(), pauses
 
 

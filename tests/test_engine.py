@@ -25,7 +25,7 @@ from intentbot.engine.reference import torch_engine
 from intentbot.engine.runtime import (
     FOLDED_FROM,
     GROUP,
-    Answer,
+    EngineOutput,
     OnnxEngine,
     Session,
     faster,
@@ -80,7 +80,7 @@ def padded_batch(lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return ids, np.array(lengths, np.int64)
 
 
-def assert_same_outputs(got: Answer, expected: Answer, lengths: np.ndarray) -> None:
+def assert_same_outputs(got: EngineOutput, expected: EngineOutput, lengths: np.ndarray) -> None:
     """Equal logits, and on real tokens (padding may hold anything) equal tag logits, most
     likely tags and their probabilities."""
     np.testing.assert_allclose(got.intents, expected.intents, atol=1e-5, rtol=1e-5)
@@ -116,7 +116,7 @@ def test_graph_computes_what_torch_computes(
     ids, lengths = padded_batch([5, 1, 3, 5, 2])
     answers = onnx_session(to_onnx(net, fold))(ids, lengths)
     assert len(answers) == (4 if num_tags else 1)  # an intent-only graph stays as it was
-    assert_same_outputs(Answer.of(answers), torch_engine(net)(ids, lengths), lengths)
+    assert_same_outputs(EngineOutput.of(answers), torch_engine(net)(ids, lengths), lengths)
 
 
 @pytest.mark.parametrize(("kind", "fold"), list(itertools.product(KINDS, (False, True))))
@@ -129,7 +129,7 @@ def test_projected_embeddings_fold_into_the_tables(kind: str, fold: bool) -> Non
     model = to_onnx(net, fold)
     answers = onnx_session(model)(ids, lengths, matches)
     expected = torch_engine(net)(ids, lengths, matches)
-    assert_same_outputs(Answer.of(answers), expected, lengths)
+    assert_same_outputs(EngineOutput.of(answers), expected, lengths)
     if not fold:
         assert [table.shape for table in model.tables.values()] == [(VOCAB, 5)]
 
@@ -159,7 +159,7 @@ def test_a_session_with_two_threads_inside_computes_what_torch_computes(layers: 
     graph = to_onnx(net)
     for session in (onnx_session(graph, threads=2), fused_session(graph, 2)):
         answers = session(ids, lengths)
-        assert_same_outputs(Answer.of(answers), reference, lengths)
+        assert_same_outputs(EngineOutput.of(answers), reference, lengths)
 
 
 def test_the_probe_keeps_the_session_that_answers_sooner() -> None:

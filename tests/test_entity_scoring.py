@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from intentbot.evaluation.answers import Answers, entity_errors
+from intentbot.evaluation.outcomes import Outcomes, entity_errors
 from intentbot.examples import Entity, Example
 from intentbot.labels import LabelSet
 from intentbot.scoring import (
@@ -74,7 +74,7 @@ def test_entity_mistakes_are_named_by_kind():
         ),
         Example("play jazz now", "music", "t:2", (Entity(5, 9, "genre"),)),
     ]
-    answers = Answers(
+    outcomes = Outcomes(
         examples=examples,
         labels=LabelSet(("music", "weather")),
         probs=torch.tensor([[0.1, 0.9], [0.9, 0.1]]),
@@ -87,7 +87,7 @@ def test_entity_mistakes_are_named_by_kind():
             [found(10, 13, "genre")],  # jazz missed, "now" spurious
         ],
     )
-    errors = [(e["error"], (e["expected"] or e["found"])["text"]) for e in entity_errors(answers)]
+    errors = [(e["error"], (e["expected"] or e["found"])["text"]) for e in entity_errors(outcomes)]
     assert errors == [
         ("wrong type", "paris"),
         ("wrong boundary", "friday"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from matplotlib.image import imread
 
-from intentbot.evaluation.answers import Answers, confused_pairs, out_of_scope_errors
+from intentbot.evaluation.outcomes import Outcomes, confused_pairs, out_of_scope_errors
 from intentbot.evaluation.plots import (
     plot_confidence_histogram,
     plot_confusions,
@@ -83,14 +83,16 @@ def test_comparison_png_grows_with_the_number_of_runs(tmp_path):
     assert small[0] == large[0] and large[1] > small[1]
 
 
-def answers_for(pairs: list[tuple[str, str]], names: tuple[str, ...], oos: str = "oos") -> Answers:
-    """Answers where each (true, predicted) pair was predicted with confidence 0.8."""
+def outcomes_for(
+    pairs: list[tuple[str, str]], names: tuple[str, ...], oos: str = "oos"
+) -> Outcomes:
+    """Outcomes where each (true, predicted) pair was predicted with confidence 0.8."""
     labels = LabelSet(names, oos)
     probs = torch.full((len(pairs), len(names)), 0.2 / max(1, len(names) - 1))
     predicted = torch.tensor([labels.index(answer) for _, answer in pairs])
     probs[torch.arange(len(pairs)), predicted] = 0.8
     classes = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
-    return Answers(
+    return Outcomes(
         examples=[Example(f"text {n}", true) for n, (true, _) in enumerate(pairs)],
         labels=labels,
         probs=probs,
@@ -102,24 +104,24 @@ def answers_for(pairs: list[tuple[str, str]], names: tuple[str, ...], oos: str =
 
 
 def test_confused_pairs_between_intents_leave_out_of_scope_aside():
-    answers = answers_for(
+    outcomes = outcomes_for(
         [("a", "b"), ("a", "b"), ("b", "a"), ("oos", "a"), ("oos", "a"), ("oos", "a"), ("a", "a")],
         ("a", "b", "oos"),
     )
-    assert confused_pairs(answers)[0] == {"true": "oos", "predicted": "a", "count": 3}
-    assert confused_pairs(answers, between_intents=True) == [
+    assert confused_pairs(outcomes)[0] == {"true": "oos", "predicted": "a", "count": 3}
+    assert confused_pairs(outcomes, between_intents=True) == [
         {"true": "a", "predicted": "b", "count": 2},
         {"true": "b", "predicted": "a", "count": 1},
     ]
-    assert out_of_scope_errors(answers) == {"oos_taken_as_intent": 3, "intent_rejected_as_oos": 0}
+    assert out_of_scope_errors(outcomes) == {"oos_taken_as_intent": 3, "intent_rejected_as_oos": 0}
 
 
 def test_evaluation_pictures_draw_with_and_without_errors(tmp_path):
-    mixed = answers_for([("a", "b"), ("b", "b"), ("oos", "a"), ("a", "oos")], ("a", "b", "oos"))
-    perfect = answers_for([("a", "a"), ("b", "b")], ("a", "b"))  # no oos label, no errors
-    for name, answers in (("mixed", mixed), ("perfect", perfect)):
-        confusion = plot_confusions(answers, tmp_path / f"{name}-confusion.png")
-        histogram = plot_confidence_histogram(answers, 0.5, tmp_path / f"{name}-hist.png")
+    mixed = outcomes_for([("a", "b"), ("b", "b"), ("oos", "a"), ("a", "oos")], ("a", "b", "oos"))
+    perfect = outcomes_for([("a", "a"), ("b", "b")], ("a", "b"))  # no oos label, no errors
+    for name, outcomes in (("mixed", mixed), ("perfect", perfect)):
+        confusion = plot_confusions(outcomes, tmp_path / f"{name}-confusion.png")
+        histogram = plot_confidence_histogram(outcomes, 0.5, tmp_path / f"{name}-hist.png")
         assert png_size(confusion)[0] == 17 * DPI and png_size(histogram)[0] == 9 * DPI
     bins = [
         {"lower": n / 4, "upper": (n + 1) / 4, "count": n, "confidence": None, "accuracy": None}

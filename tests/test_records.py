@@ -56,7 +56,7 @@ def test_margin_and_entities_of_a_model_without_a_tagging_head():
     record = Record.of(prediction())
     assert record.margin == pytest.approx(0.3)
     assert record.entities == () and entities_of(prediction()) == []
-    assert entities_of(type("Answer", (), {"entities": [{"entity": "x", "role": None}]})) == [
+    assert entities_of(type("Prediction", (), {"entities": [{"entity": "x", "role": None}]})) == [
         {"entity": "x"}
     ]
 

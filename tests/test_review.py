@@ -12,9 +12,9 @@ import pytest
 from intentbot.chat.view import make_console
 from intentbot.corpus import read_examples
 from intentbot.records import Record
-from intentbot.review.decisions import Decisions
+from intentbot.review.loop import ReviewLoop, completer, known_intents, main
 from intentbot.review.ordering import collapse, review_order
-from intentbot.review.session import ReviewSession, completer, known_intents, main
+from intentbot.review.reviewed import ReviewedFile
 from tests.helpers import type_at_the_prompt
 
 
@@ -49,13 +49,13 @@ def test_most_useful_first_and_duplicates_collapsed():
     assert len(collapse(RECORDS)) == 6
 
 
-def session_with(
+def review_with(
     out: Path, *lines: str, records: list[Record] = RECORDS
 ) -> tuple[dict[str, int], str]:
     console = make_console(file=io.StringIO(), width=120)
     intents, oos = known_intents(records)
-    decisions = Decisions(out)
-    session = ReviewSession(review_order(records), decisions, console, intents, oos or "oos")
+    reviewed = ReviewedFile(out)
+    loop = ReviewLoop(review_order(records), reviewed, console, intents, oos or "oos")
     typed = iter(lines)
 
     def read_line() -> str:
@@ -65,9 +65,9 @@ def session_with(
         return line
 
     try:
-        counts = session.run(read_line)
+        counts = loop.run(read_line)
     finally:
-        decisions.close()
+        reviewed.close()
     return counts, console.file.getvalue()
 
 
@@ -79,7 +79,7 @@ def decided(out: Path) -> list[tuple[str, str]]:
 def test_every_key(tmp_path):
     out = tmp_path / "reviewed.jsonl"
     keys = ["", "2", "o", "s", "u", "u", "weather", "wether", "+small_talk", "9", "?", "q"]
-    counts, shown = session_with(out, *keys)
+    counts, shown = review_with(out, *keys)
     assert decided(out) == [
         ("hm", "joke"),  # Enter: the top intent of the ranking, even when out of scope
         ("what's up", "weather"),  # 2: the second of the ranking
@@ -97,11 +97,11 @@ def test_every_key(tmp_path):
 
 def test_a_second_run_resumes_where_the_first_stopped(tmp_path):
     out = tmp_path / "reviewed.jsonl"
-    session_with(out, "", "s", "q")
-    counts, shown = session_with(out, "")  # "hm" is decided; "what's up" was only skipped
+    review_with(out, "", "s", "q")
+    counts, shown = review_with(out, "")  # "hm" is decided; "what's up" was only skipped
     assert decided(out) == [("hm", "joke"), ("what's up", "greeting")]
     assert "“what's up”" in shown and "“hm”" not in shown
-    counts, shown = session_with(out, *[""] * 10)
+    counts, shown = review_with(out, *[""] * 10)
     assert counts["accepted"] + counts["out_of_scope"] == 4
     assert "Nothing left to review." in shown and len(decided(out)) == 6
 
@@ -109,10 +109,10 @@ def test_a_second_run_resumes_where_the_first_stopped(tmp_path):
 def test_a_line_cut_short_is_removed_so_the_file_reads(tmp_path):
     out = tmp_path / "reviewed.jsonl"
     out.write_text('{"text": "hi", "intent": "greeting"}\n{"text": "by')
-    decisions = Decisions(out)
-    decisions.add("bye", "goodbye")
-    decisions.close()
-    assert decisions.repaired
+    reviewed = ReviewedFile(out)
+    reviewed.add("bye", "goodbye")
+    reviewed.close()
+    assert reviewed.repaired
     assert decided(out) == [("hi", "greeting"), ("bye", "goodbye")]
 
 

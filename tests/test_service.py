@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -275,10 +276,26 @@ def test_settings_from_the_environment():
         {"INTENTBOT_MODEL": "intentbot:abc", "INTENTBOT_THRESHOLD": "0.4", "INTENTBOT_TIMEOUT": ""}
     )
     assert (settings.model, settings.threshold, settings.timeout) == ("intentbot:abc", 0.4, 30.0)
-    assert Settings.from_env({"INTENTBOT_TORCH_THREADS": "2"}).torch_threads == 2
+    assert Settings.from_env({"INTENTBOT_ENGINE_THREADS": "2"}).engine_threads == 2
     assert Settings.from_env({"INTENTBOT_ENGINE": "torch"}).engine == "torch"
     with pytest.raises(ValueError, match="INTENTBOT_ENGINE='tflite': expected onnx or torch"):
         Settings.from_env({"INTENTBOT_ENGINE": "tflite"})
+
+
+def test_the_older_name_of_the_engine_threads_still_works_with_a_warning():
+    """INTENTBOT_TORCH_THREADS named them when torch was the only engine; the new name wins."""
+    with pytest.warns(FutureWarning, match="INTENTBOT_TORCH_THREADS is now INTENTBOT_ENGINE_"):
+        assert Settings.from_env({"INTENTBOT_TORCH_THREADS": "3"}).engine_threads == 3
+    both = {"INTENTBOT_TORCH_THREADS": "3", "INTENTBOT_ENGINE_THREADS": "2"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning where the new name is set
+        assert Settings.from_env(both).engine_threads == 2
+        assert Settings.from_env({"INTENTBOT_ENGINE_THREADS": "2"}).engine_threads == 2
+    with (
+        pytest.raises(ValueError, match="INTENTBOT_TORCH_THREADS='many': expected"),
+        pytest.warns(FutureWarning),
+    ):
+        Settings.from_env({"INTENTBOT_TORCH_THREADS": "many"})
 
 
 @pytest.mark.parametrize("value", ["many", "-1", "2.5"])
@@ -407,10 +424,10 @@ def test_micro_batcher_drops_a_caller_that_went_away():
 
 def test_service_methods_in_process(trained_model, monkeypatch: pytest.MonkeyPatch):
     """The class without a server: BentoML instantiates it the same way."""
-    settings = Settings(model=trained_model.tag, torch_threads=2)
+    settings = Settings(model=trained_model.tag, engine_threads=2)
     monkeypatch.setattr(service_module, "SETTINGS", settings)
     service = service_module.IntentService()
-    assert service.predictor.engine.threads == 2  # INTENTBOT_TORCH_THREADS: groups side by side
+    assert service.predictor.engine.threads == 2  # INTENTBOT_ENGINE_THREADS: groups side by side
     result = asyncio.run(service.classify(text="What time is it?", top_k=3))
     assert (result.intent, len(result.ranking)) == ("time", 3)
     monkeypatch.setattr(service_module, "SETTINGS", replace(settings, engine="torch"))

@@ -1,7 +1,7 @@
-"""`python -m intentbot.chat`: see `intentbot.chat.session`."""
+"""`python -m intentbot.chat`: see `intentbot.chat.loop`."""
 
 import sys
 
-from intentbot.chat.session import main
+from intentbot.chat.loop import main
 
 sys.exit(main())

@@ -7,22 +7,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from intentbot.engine.runtime import Answer, Engine
+from intentbot.engine.runtime import Engine, EngineOutput
 from intentbot.model import IntentNet
 from intentbot.tagging import TagScores
 
 
 def torch_engine(net: IntentNet, threads: int | None = None) -> Engine:
-    """(ids, lengths, matches) -> `Answer` computed by `net` in eval mode; `threads` sets
+    """(ids, lengths, matches) -> `EngineOutput` computed by `net` in eval mode; `threads` sets
     torch's."""
     if threads:
         torch.set_num_threads(threads)
     net.eval()
 
     @torch.inference_mode()
-    def run(ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None = None) -> Answer:
+    def run(
+        ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None = None
+    ) -> EngineOutput:
         known = None if matches is None else torch.from_numpy(matches)
         intents, tags = net.outputs(torch.from_numpy(ids), torch.from_numpy(lengths), known)
-        return Answer(intents.numpy(), None if tags is None else TagScores.of(tags.numpy()))
+        return EngineOutput(intents.numpy(), None if tags is None else TagScores.of(tags.numpy()))
 
     return run

@@ -39,14 +39,14 @@ PROBE_BLOCK_RUNS = 5  # runs in a block
 PROBE_MARGIN = 0.9
 
 
-class Answer(NamedTuple):
+class EngineOutput(NamedTuple):
     """What every engine computes for a batch."""
 
     intents: np.ndarray  # (B, C) logits
     tags: TagScores | None  # None without a tagging head
 
     @classmethod
-    def of(cls, outputs: list[np.ndarray]) -> Answer:
+    def of(cls, outputs: list[np.ndarray]) -> EngineOutput:
         """A graph's outputs in order: logits, then the tag logits and, in graphs written since
         they exist, each token's most likely tag and its probability."""
         if len(outputs) == 1:
@@ -56,7 +56,7 @@ class Answer(NamedTuple):
 
 
 # (ids, lengths, known-name features or None) -> logits (and tags)
-Engine = Callable[[np.ndarray, np.ndarray, np.ndarray | None], Answer]
+Engine = Callable[[np.ndarray, np.ndarray, np.ndarray | None], EngineOutput]
 Session = Callable[..., list[np.ndarray]]  # the same arguments -> logits (and tags)
 
 
@@ -78,12 +78,12 @@ class OnnxEngine:
 
     def __call__(
         self, ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None = None
-    ) -> Answer:
+    ) -> EngineOutput:
         if self._folded is None or len(ids) < FOLDED_FROM:
             answers = self._fused(ids, lengths, matches)
         else:
             answers = self._grouped(ids, lengths, matches)
-        return Answer.of(answers)
+        return EngineOutput.of(answers)
 
     def _grouped(
         self, ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None
@@ -175,7 +175,7 @@ def onnx_session(model: OnnxModel, threads: int = 1) -> Session:
 
 
 def make_engine(bundle: Bundle, kind: str = "onnx", threads: int | None = None) -> Engine:
-    """The (ids, lengths) -> `Answer` function `Predictor` calls. `torch` runs the bundle's
+    """The (ids, lengths) -> `EngineOutput` function `Predictor` calls. `torch` runs the bundle's
     network itself (and imports torch), so it sees later weight changes where an ONNX engine
     keeps its snapshot."""
     if kind == "onnx":

@@ -6,12 +6,12 @@ deltas are b minus a. Intents are matched by name, so the label sets may differ.
 
 from __future__ import annotations
 
-from intentbot.evaluation.answers import Answers, overall, per_intent
+from intentbot.evaluation.outcomes import Outcomes, overall, per_intent
 
 PER_INTENT_SCORES = ("precision", "recall", "f1")
 
 
-def compare(a: Answers, b: Answers) -> dict:
+def compare(a: Outcomes, b: Outcomes) -> dict:
     """Overall and per-intent deltas, and every utterance whose final answer changed."""
     if [example.text for example in a.examples] != [example.text for example in b.examples]:
         raise ValueError("compare needs both models' answers on the same utterances")
@@ -22,7 +22,7 @@ def compare(a: Answers, b: Answers) -> dict:
     }
 
 
-def changed_predictions(a: Answers, b: Answers) -> list[dict]:
+def changed_predictions(a: Outcomes, b: Outcomes) -> list[dict]:
     """Utterances answered differently; `change` is fixed (b right), broken (a right) or
     changed (both wrong)."""
     rows = []

@@ -14,8 +14,8 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from intentbot.evaluation.answers import (
-    Answers,
+from intentbot.evaluation.outcomes import (
+    Outcomes,
     confused_pairs,
     confusion_counts,
     out_of_scope_errors,
@@ -26,22 +26,22 @@ TOP_PAIRS = 20
 ERRORS_MAP = LinearSegmentedColormap.from_list("errors", ["#FFF5EB", "#FD8D3C", "#7F2704"])
 
 
-def plot_confusions(answers: Answers, path: Path, top: int = TOP_PAIRS) -> Path:
+def plot_confusions(outcomes: Outcomes, path: Path, top: int = TOP_PAIRS) -> Path:
     """Left: the `top` most-confused pairs of intents (out-of-scope mistakes are counted in
     the title). Right: error counts among the intents those pairs involve."""
-    pairs = confused_pairs(answers, top, between_intents=True)
+    pairs = confused_pairs(outcomes, top, between_intents=True)
     involved = _involved(pairs)
     height = max(5.0, 0.3 * max(len(pairs), len(involved)) + 2.0)
     figure = new_figure(17, height)
     bars, matrix = figure.subplots(1, 2, width_ratios=[1, 1.25])
-    figure.suptitle(_headline(answers), fontsize=12)
+    figure.suptitle(_headline(outcomes), fontsize=12)
     _ranked_pairs(bars, pairs)
     if not pairs:
         matrix.text(0.5, 0.5, "no confusions between intents", ha="center", va="center", color=GREY)
         matrix.set_axis_off()
         return save(figure, path)
-    indices = torch.tensor([answers.index(name) for name in involved])
-    counts = confusion_counts(answers).fill_diagonal_(0)[indices][:, indices].float()
+    indices = torch.tensor([outcomes.index(name) for name in involved])
+    counts = confusion_counts(outcomes).fill_diagonal_(0)[indices][:, indices].float()
     image = matrix.imshow(counts, cmap=ERRORS_MAP, vmin=0, aspect="auto")
     for row, column in torch.nonzero(counts).tolist():
         value = int(counts[row, column])
@@ -88,13 +88,13 @@ def _ranked_pairs(axes: Axes, pairs: list[dict]) -> None:
     axes.grid(axis="x", alpha=0.3)
 
 
-def _headline(answers: Answers) -> str:
+def _headline(outcomes: Outcomes) -> str:
     """How many answers are wrong, and how many of those are out-of-scope mistakes."""
-    total = int((~answers.correct).sum())
-    line = f"{total} of {len(answers.examples)} utterances wrong"
-    oos = out_of_scope_errors(answers)
+    total = int((~outcomes.correct).sum())
+    line = f"{total} of {len(outcomes.examples)} utterances wrong"
+    oos = out_of_scope_errors(outcomes)
     if any(oos.values()):
-        label = answers.labels.oos_label
+        label = outcomes.labels.oos_label
         between = total - oos["oos_taken_as_intent"] - oos["intent_rejected_as_oos"]
         line += (
             f": {oos['oos_taken_as_intent']} out-of-scope answered with an intent, "
@@ -153,20 +153,20 @@ def plot_reliability(bins: list[dict], ece: float, path: Path) -> Path:
     return save(figure, path)
 
 
-def plot_confidence_histogram(answers: Answers, threshold: float, path: Path) -> Path:
+def plot_confidence_histogram(outcomes: Outcomes, threshold: float, path: Path) -> Path:
     """Top-1 confidence of right answers (top) and wrong ones (bottom, own scale), with the
     out-of-scope threshold: wrong answers left of it are rejected, right ones are lost."""
     edges = torch.linspace(0, 1, 21)
-    right_count, wrong_count = int(answers.correct.sum()), int((~answers.correct).sum())
+    right_count, wrong_count = int(outcomes.correct.sum()), int((~outcomes.correct).sum())
     figure = new_figure(9, 6.5)
     figure.suptitle(f"confidence of right ({right_count}) and wrong ({wrong_count}) answers")
     panels = figure.subplots(2, 1, sharex=True)
     centres = ((edges[:-1] + edges[1:]) / 2).tolist()
     for axes, mask, colour, what in (
-        (panels[0], answers.correct, GREEN, "right"),
-        (panels[1], ~answers.correct, RED, "wrong"),
+        (panels[0], outcomes.correct, GREEN, "right"),
+        (panels[1], ~outcomes.correct, RED, "wrong"),
     ):
-        counts = torch.histogram(answers.confidence[mask], edges).hist
+        counts = torch.histogram(outcomes.confidence[mask], edges).hist
         drawn = axes.bar(
             centres,
             counts.tolist(),

@@ -1,7 +1,7 @@
-"""`python -m intentbot.review`: see `intentbot.review.session`."""
+"""`python -m intentbot.review`: see `intentbot.review.loop`."""
 
 import sys
 
-from intentbot.review.session import main
+from intentbot.review.loop import main
 
 sys.exit(main())

@@ -14,9 +14,10 @@ BentoML's decorators need some of it when the service module is imported, so it 
     INTENTBOT_MAX_CONCURRENCY      requests in flight before 429s (traffic.max_concurrency, none)
     INTENTBOT_MAX_BODY_BYTES       request body size before a 413 (default: room for the
                                    largest valid batch, see `Settings.body_limit`)
-    INTENTBOT_TORCH_THREADS        threads per worker: how many length groups of a batch ONNX
+    INTENTBOT_ENGINE_THREADS       threads per worker: how many length groups of a batch ONNX
                                    Runtime runs at once, and torch's with engine=torch (default
-                                   1; 0: OMP_NUM_THREADS, else one per usable core)
+                                   1; 0: OMP_NUM_THREADS, else one per usable core); the older
+                                   name INTENTBOT_TORCH_THREADS still works, with a warning
     INTENTBOT_ENGINE               onnx (default) or torch: what computes the logits
     INTENTBOT_COLLECT              a JSON-lines file: keep every request's text and answer there
                                    for review (default: unset, nothing kept)
@@ -27,6 +28,7 @@ BentoML's decorators need some of it when the service module is imported, so it 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -52,7 +54,7 @@ class Settings:
     max_body_bytes: int | None = None
     # one thread: a pass runs on the event loop's thread, and more cores pay as more BentoML
     # workers (BENCHMARKS.md, "HTTP serving")
-    torch_threads: int = 1
+    engine_threads: int = 1
     engine: str = "onnx"
     replies: str | None = None  # a YAML file of replies that overrides the model's own
     collect: str | None = None  # where requests and answers are kept for review (None: nowhere)
@@ -83,12 +85,32 @@ class Settings:
             timeout=_read(env, "TIMEOUT", float, defaults.timeout),
             max_concurrency=_read(env, "MAX_CONCURRENCY", int, defaults.max_concurrency),
             max_body_bytes=_read(env, "MAX_BODY_BYTES", int, defaults.max_body_bytes),
-            torch_threads=_read(env, "TORCH_THREADS", int, defaults.torch_threads),
+            engine_threads=_read(
+                env,
+                "ENGINE_THREADS",
+                int,
+                _read_renamed(env, "TORCH_THREADS", "ENGINE_THREADS", int, defaults.engine_threads),
+            ),
             engine=_read(env, "ENGINE", _engine_name, defaults.engine, " or ".join(ENGINES)),
             replies=_read(env, "REPLIES", str, defaults.replies),
             collect=_read(env, "COLLECT", str, defaults.collect),
             collect_max_bytes=_read(env, "COLLECT_MAX_BYTES", int, defaults.collect_max_bytes),
         )
+
+
+def _read_renamed(
+    env: Mapping[str, str], old: str, new: str, parse: Callable[[str], V | None], default: V
+) -> V:
+    """The default of `new` where it is unset: the value of its older name `old` if that is
+    set, with a warning to rename it; `default` where neither is."""
+    if not env.get(PREFIX + old, "").strip() or env.get(PREFIX + new, "").strip():
+        return default
+    warnings.warn(
+        f"{PREFIX}{old} is now {PREFIX}{new}; rename it (the old name still works, for now)",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return _read(env, old, parse, default)
 
 
 def _engine_name(raw: str) -> str | None:

@@ -1,5 +1,6 @@
-"""One model's final decisions on labelled utterances, and the figures a report gives about them:
-overall scores, per-intent scores, the most-confused pairs, calibration bins and the errors.
+"""One model's outcomes on labelled utterances (`Outcomes`), and the figures a report gives about
+them: overall scores, per-intent scores, the most-confused pairs, calibration bins and the
+errors.
 
 Everything goes through `Predictor` and `scoring`, so a report agrees with metrics.json.
 """
@@ -17,11 +18,11 @@ from intentbot.predictor import Predictor
 from intentbot.scoring import (
     ECE_BINS,
     ClassIndex,
-    decisions,
     entity_scores,
     entity_scores_by_type,
     final_predictions,
     per_class_scores,
+    prediction_tensors,
     score,
     sentence_accuracy,
 )
@@ -29,8 +30,9 @@ from intentbot.tagging import ExtractedEntity
 
 
 @dataclass(frozen=True)
-class Answers:
-    """A model's answers to labelled examples: `probs` (N, C), the rest (N,).
+class Outcomes:
+    """What a model made of labelled examples, beside their labels: `probs` (N, C), the rest
+    (N,).
 
     `predicted` is the final class index after the out-of-scope decision; index C stands for
     'rejected' when the labels have no out-of-scope class; `classes` names every index,
@@ -48,7 +50,7 @@ class Answers:
 
     @property
     def has_entities(self) -> bool:
-        """The data has gold entities and the answers carry the tagger's (a tagging model)."""
+        """The data has gold entities and the outcomes carry the tagger's (a tagging model)."""
         return bool(self.found) and any(example.entities for example in self.examples)
 
     @property
@@ -80,14 +82,14 @@ class Answers:
         return self.classes.names.index(name)
 
 
-def answer(predictor: Predictor, examples: Sequence[Example]) -> Answers:
+def outcomes_of(predictor: Predictor, examples: Sequence[Example]) -> Outcomes:
     """Run the one inference path over `examples`; utterances of an intent the model lacks
-    are scored as wrong (`Answers.unseen` names those intents)."""
+    are scored as wrong (`Outcomes.unseen` names those intents)."""
     labels = predictor.labels
     classes = ClassIndex(labels.names, labels.oos_index, labels.oos_label)
     targets = classes.targets([example.intent for example in examples])
-    probs, flagged, found = decisions(predictor, examples)
-    return Answers(
+    probs, flagged, found = prediction_tensors(predictor, examples)
+    return Outcomes(
         examples=examples,
         labels=labels,
         probs=probs,
@@ -99,39 +101,39 @@ def answer(predictor: Predictor, examples: Sequence[Example]) -> Answers:
     )
 
 
-def overall(answers: Answers) -> dict[str, float]:
+def overall(outcomes: Outcomes) -> dict[str, float]:
     """The figures of metrics.json: accuracy, macro_f1, ece, with oos data the oos ones, and
     with entities the entity figures and sentence accuracy."""
-    scores = score(answers.probs, answers.flagged, answers.targets, answers.labels.oos_index)
-    if answers.has_entities:
-        gold = [example.entities for example in answers.examples]
-        scores |= entity_scores(gold, answers.found)
+    scores = score(outcomes.probs, outcomes.flagged, outcomes.targets, outcomes.labels.oos_index)
+    if outcomes.has_entities:
+        gold = [example.entities for example in outcomes.examples]
+        scores |= entity_scores(gold, outcomes.found)
         scores["sentence_accuracy"] = sentence_accuracy(
-            answers.correct.tolist(), gold, answers.found
+            outcomes.correct.tolist(), gold, outcomes.found
         )
     return scores
 
 
-def per_entity(answers: Answers) -> list[dict]:
+def per_entity(outcomes: Outcomes) -> list[dict]:
     """Exact-span precision, recall, F1 and support per entity type, worst F1 first."""
-    if not answers.has_entities:
+    if not outcomes.has_entities:
         return []
-    gold = [example.entities for example in answers.examples]
+    gold = [example.entities for example in outcomes.examples]
     rows = [
         {"entity": kind, **figures}
-        for kind, figures in entity_scores_by_type(gold, answers.found).items()
+        for kind, figures in entity_scores_by_type(gold, outcomes.found).items()
     ]
     return sorted(rows, key=lambda row: (row["f1"], -row["support"], row["entity"]))
 
 
-def entity_errors(answers: Answers) -> list[dict]:
+def entity_errors(outcomes: Outcomes) -> list[dict]:
     """Every entity mistake, in data order: `missed` (a gold span nothing overlaps),
     `spurious` (a found span no gold one overlaps), `wrong type` (overlapping spans of other
     types) and `wrong boundary` (the same type, other offsets)."""
-    if not answers.has_entities:
+    if not outcomes.has_entities:
         return []
     records = []
-    for example, found in zip(answers.examples, answers.found, strict=True):
+    for example, found in zip(outcomes.examples, outcomes.found, strict=True):
         gold = {(e.start, e.end, e.entity) for e in example.entities}
         predicted = {(e.start, e.end, e.entity) for e in found}
         for span in sorted(gold - predicted):
@@ -173,29 +175,29 @@ def _entity_error(
     }
 
 
-def confusion_counts(answers: Answers) -> torch.Tensor:
-    """(K, K) counts, rows true and columns predicted, K = `answers.num_classes`."""
-    classes = answers.num_classes
-    pairs = answers.targets * classes + answers.predicted
+def confusion_counts(outcomes: Outcomes) -> torch.Tensor:
+    """(K, K) counts, rows true and columns predicted, K = `outcomes.num_classes`."""
+    classes = outcomes.num_classes
+    pairs = outcomes.targets * classes + outcomes.predicted
     return torch.bincount(pairs, minlength=classes * classes).view(classes, classes)
 
 
-def per_intent(answers: Answers) -> list[dict]:
+def per_intent(outcomes: Outcomes) -> list[dict]:
     """Precision, recall, F1, support and the most frequent wrong answer of every intent in
     the data, worst F1 first (ties: the larger support first)."""
-    scores = per_class_scores(answers.predicted, answers.targets, answers.num_classes)
-    counts = confusion_counts(answers).fill_diagonal_(0)  # (K, K) errors only
+    scores = per_class_scores(outcomes.predicted, outcomes.targets, outcomes.num_classes)
+    counts = confusion_counts(outcomes).fill_diagonal_(0)  # (K, K) errors only
     rows = []
     for index in torch.nonzero(scores["support"] > 0).flatten().tolist():
         worst = int(counts[index].argmax())
         rows.append(
             {
-                "intent": answers.name(index),
+                "intent": outcomes.name(index),
                 "precision": float(scores["precision"][index]),
                 "recall": float(scores["recall"][index]),
                 "f1": float(scores["f1"][index]),
                 "support": int(scores["support"][index]),
-                "top_confusion": answers.name(worst) if counts[index, worst] > 0 else None,
+                "top_confusion": outcomes.name(worst) if counts[index, worst] > 0 else None,
                 "top_confusion_count": int(counts[index, worst]),
             }
         )
@@ -203,13 +205,13 @@ def per_intent(answers: Answers) -> list[dict]:
 
 
 def confused_pairs(
-    answers: Answers, limit: int | None = None, between_intents: bool = False
+    outcomes: Outcomes, limit: int | None = None, between_intents: bool = False
 ) -> list[dict]:
     """(true, predicted) pairs that differ, most frequent first; `between_intents` leaves out
     pairs with the out-of-scope label (on CLINC150 those crowd out every other pair)."""
-    counts = confusion_counts(answers).fill_diagonal_(0)
-    oos = answers.index(answers.labels.oos_label)
-    if between_intents and oos < answers.num_classes:
+    counts = confusion_counts(outcomes).fill_diagonal_(0)
+    oos = outcomes.index(outcomes.labels.oos_label)
+    if between_intents and oos < outcomes.num_classes:
         counts[oos, :] = counts[:, oos] = 0
     flat = counts.flatten()
     order = torch.argsort(flat, descending=True, stable=True)
@@ -218,20 +220,20 @@ def confused_pairs(
         count = int(flat[position])
         if count == 0 or (limit is not None and len(pairs) == limit):
             break
-        true, predicted = divmod(position, answers.num_classes)
+        true, predicted = divmod(position, outcomes.num_classes)
         pairs.append(
-            {"true": answers.name(true), "predicted": answers.name(predicted), "count": count}
+            {"true": outcomes.name(true), "predicted": outcomes.name(predicted), "count": count}
         )
     return pairs
 
 
-def out_of_scope_errors(answers: Answers) -> dict[str, int]:
+def out_of_scope_errors(outcomes: Outcomes) -> dict[str, int]:
     """Out-of-scope utterances answered with an intent, and in-scope ones rejected."""
-    oos = answers.labels.oos_label
+    oos = outcomes.labels.oos_label
     wrong = [
-        (example.intent == oos, answers.name(predicted) == oos)
-        for example, predicted in zip(answers.examples, answers.predicted.tolist(), strict=True)
-        if answers.name(predicted) != example.intent
+        (example.intent == oos, outcomes.name(predicted) == oos)
+        for example, predicted in zip(outcomes.examples, outcomes.predicted.tolist(), strict=True)
+        if outcomes.name(predicted) != example.intent
     ]
     return {
         "oos_taken_as_intent": sum(true_oos for true_oos, _ in wrong),
@@ -239,12 +241,12 @@ def out_of_scope_errors(answers: Answers) -> dict[str, int]:
     }
 
 
-def reliability_bins(answers: Answers, bins: int = ECE_BINS) -> list[dict]:
+def reliability_bins(outcomes: Outcomes, bins: int = ECE_BINS) -> list[dict]:
     """Top-1 confidence against accuracy on in-scope utterances, binned as scoring's ECE is
     (torchmetrics: equal-width bins, [lower, upper), 1.0 in the last one)."""
-    in_scope = _in_scope(answers)
-    confidence, top = answers.probs[in_scope].max(dim=-1)
-    hits = (top == answers.targets[in_scope]).float()
+    in_scope = _in_scope(outcomes)
+    confidence, top = outcomes.probs[in_scope].max(dim=-1)
+    hits = (top == outcomes.targets[in_scope]).float()
     edges = torch.linspace(0, 1, bins + 1)
     index = (torch.bucketize(confidence, edges, right=True) - 1).clamp(0, bins - 1)
     rows = []
@@ -263,44 +265,44 @@ def reliability_bins(answers: Answers, bins: int = ECE_BINS) -> list[dict]:
     return rows
 
 
-def errors(answers: Answers) -> list[dict]:
+def errors(outcomes: Outcomes) -> list[dict]:
     """Every utterance the final decision got wrong, in data order."""
-    confidence = answers.confidence.tolist()
+    confidence = outcomes.confidence.tolist()
     return [
         {
             "kind": "intent",
             "text": example.text,
             "true": example.intent,
-            "predicted": answers.name(predicted),
+            "predicted": outcomes.name(predicted),
             "confidence": round(confidence[row], 4),
-            "out_of_scope": bool(answers.flagged[row]),
+            "out_of_scope": bool(outcomes.flagged[row]),
             "source": example.source,
         }
         for row, (example, predicted) in enumerate(
-            zip(answers.examples, answers.predicted.tolist(), strict=True)
+            zip(outcomes.examples, outcomes.predicted.tolist(), strict=True)
         )
-        if predicted != int(answers.targets[row])
+        if predicted != int(outcomes.targets[row])
     ]
 
 
-def summarise(answers: Answers, model: str, top_confusions: int = 20) -> dict:
+def summarise(outcomes: Outcomes, model: str, top_confusions: int = 20) -> dict:
     """What report.json holds (the errors themselves go to errors.jsonl)."""
     return {
         "model": model,
-        "examples": len(answers.examples),
-        "overall": overall(answers),
-        "errors": int((~answers.correct).sum()),
-        "per_intent": per_intent(answers),
-        "per_entity": per_entity(answers),
-        "confusions": confused_pairs(answers, top_confusions),
-        "confusions_between_intents": confused_pairs(answers, top_confusions, True),
-        "out_of_scope_errors": out_of_scope_errors(answers),
-        "reliability": reliability_bins(answers),
+        "examples": len(outcomes.examples),
+        "overall": overall(outcomes),
+        "errors": int((~outcomes.correct).sum()),
+        "per_intent": per_intent(outcomes),
+        "per_entity": per_entity(outcomes),
+        "confusions": confused_pairs(outcomes, top_confusions),
+        "confusions_between_intents": confused_pairs(outcomes, top_confusions, True),
+        "out_of_scope_errors": out_of_scope_errors(outcomes),
+        "reliability": reliability_bins(outcomes),
     }
 
 
-def _in_scope(answers: Answers) -> torch.Tensor:
+def _in_scope(outcomes: Outcomes) -> torch.Tensor:
     """(N,) in-scope utterances of intents the model has (what calibration can be read on)."""
-    known = answers.targets < len(answers.labels)
-    oos_index = answers.labels.oos_index
-    return known if oos_index is None else known & (answers.targets != oos_index)
+    known = outcomes.targets < len(outcomes.labels)
+    oos_index = outcomes.labels.oos_index
+    return known if oos_index is None else known & (outcomes.targets != oos_index)

@@ -19,9 +19,9 @@ from intentbot.records import now
 SOURCE = "review"
 
 
-class Decisions:
-    """The decisions file, opened for appending; `decided` holds the keys (`normalised`
-    texts) of every utterance it already labels, from earlier sessions too."""
+class ReviewedFile:
+    """The reviewed utterances' file, opened for appending; `reviewed` holds the keys
+    (`normalised` texts) of every utterance it already labels, from earlier runs too."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -31,7 +31,7 @@ class Decisions:
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.repaired = self._drop_partial_line()
-        self.decided = {normalised(example.text) for example in read_examples(self.path)}
+        self.reviewed = {normalised(example.text) for example in read_examples(self.path)}
         self._file = self.path.open("ab")
         self._starts: list[int] = []  # where each line of this session began, for undo
 
@@ -41,13 +41,13 @@ class Decisions:
         self._starts.append(self._file.seek(0, os.SEEK_END))
         self._file.write((json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
         self._sync()
-        self.decided.add(normalised(text))
+        self.reviewed.add(normalised(text))
 
     def undo(self, text: str) -> None:
         """Take back this session's last decision (about `text`)."""
         self._file.truncate(self._starts.pop())
         self._sync()
-        self.decided.discard(normalised(text))
+        self.reviewed.discard(normalised(text))
 
     def close(self) -> None:
         """Close the output; every decision is already on disk."""

@@ -1,6 +1,6 @@
 """`python -m intentbot.review FILE... --out reviewed.jsonl`: a person labels the answered
 utterances most worth it (`ordering`), one key each; every decision lands in the training-data
-file at once (`decisions`), and a second run resumes where the first stopped."""
+file at once (`reviewed`), and a second run resumes where the first stopped."""
 
 from __future__ import annotations
 
@@ -17,27 +17,27 @@ from intentbot.chat import view as chat_view
 from intentbot.examples import DataError
 from intentbot.records import Record, read_records
 from intentbot.review import view
-from intentbot.review.decisions import Decisions
 from intentbot.review.ordering import Item, review_order
+from intentbot.review.reviewed import ReviewedFile
 
 DEFAULT_OOS = "oos"
 KINDS = ("accepted", "relabelled", "out_of_scope", "skipped")
 
 
-class ReviewSession:
-    """The loop over `items` (those already in `decisions` left out); input and output are
+class ReviewLoop:
+    """The loop over `items` (those already in `reviewed` left out); input and output are
     passed in. Every key moves one utterance on, so undo steps one back."""
 
     def __init__(
         self,
         items: Sequence[Item],
-        decisions: Decisions,
+        reviewed: ReviewedFile,
         console: Console,
         intents: Iterable[str],
         oos_label: str = DEFAULT_OOS,
     ) -> None:
-        self.items = [item for item in items if item.key not in decisions.decided]
-        self.decisions = decisions
+        self.items = [item for item in items if item.key not in reviewed.reviewed]
+        self.reviewed = reviewed
         self.console = console
         self.intents = sorted(set(intents) | {oos_label})
         self.oos_label = oos_label
@@ -100,7 +100,7 @@ class ReviewSession:
     def decide(self, intent: str) -> None:
         """Write the decision (durably) and move on."""
         record = self.items[self.position].record
-        self.decisions.add(record.text, intent)
+        self.reviewed.add(record.text, intent)
         top = record.ranking[0][0] if record.ranking else record.intent
         kind = (
             "out_of_scope"
@@ -127,7 +127,7 @@ class ReviewSession:
         self.position -= 1
         self.counts[kind] -= 1
         if kind != "skipped":
-            self.decisions.undo(self.items[self.position].record.text)
+            self.reviewed.undo(self.items[self.position].record.text)
         self.console.print(chat_view.notice(f"undone ({kind.replace('_', ' ')})"))
 
     def warn(self, message: str) -> None:
@@ -189,28 +189,28 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
                 labels = load_bundle(args.model).labels
             intents |= set(labels.names)
             oos_label = labels.oos_label
-        decisions = Decisions(args.out)
+        reviewed = ReviewedFile(args.out)
     except (DataError, ValueError, OSError) as error:
         console.print(chat_view.error(str(error)))
         return 2
-    if decisions.repaired:
+    if reviewed.repaired:
         console.print(chat_view.warning(f"{args.out}: removed a last line that was cut short"))
     items = review_order(records)
-    session = ReviewSession(items, decisions, console, intents, oos_label or DEFAULT_OOS)
+    loop = ReviewLoop(items, reviewed, console, intents, oos_label or DEFAULT_OOS)
     console.print(
         chat_view.notice(
             f"{len(records)} records, {len(items)} distinct utterances, "
-            f"{len(items) - len(session.items)} already decided in {args.out}"
+            f"{len(items) - len(loop.items)} already decided in {args.out}"
         )
     )
     with contextlib.suppress(ImportError):
         import readline
 
-        readline.set_completer(completer(session.intents))
+        readline.set_completer(completer(loop.intents))
         readline.set_completer_delims(" \t\n")
         readline.parse_and_bind("tab: complete")
     try:
-        session.run(lambda: console.input(view.PROMPT))
+        loop.run(lambda: console.input(view.PROMPT))
     finally:
-        decisions.close()
+        reviewed.close()
     return 0

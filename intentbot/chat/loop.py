@@ -60,7 +60,7 @@ class Transcript:
         self.file.flush()
 
 
-class ChatSession:
+class ChatLoop:
     """The read-answer loop; input, output, clock and backend are all passed in."""
 
     def __init__(
@@ -104,7 +104,7 @@ class ChatSession:
         if not line:
             return
         if not line.startswith("/"):
-            self.answer(line)
+            self.send(line)
             return
         command = self.commands.get(line.split()[0].lower())
         if command is None:
@@ -112,8 +112,9 @@ class ChatSession:
         else:
             command[0]()
 
-    def answer(self, text: str) -> None:
-        """Show the answer to one message (and log it); a failed turn is shown, not raised."""
+    def send(self, text: str) -> None:
+        """Send one message and show its answer (and log it); a failed turn is shown, not
+        raised."""
         try:
             answer = self.ask(text)
         except TurnError as error:
@@ -236,14 +237,14 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     try:
         with contextlib.ExitStack() as stack:
             backend = open_backend(args, console, stack)
-            session = ChatSession(
+            loop = ChatLoop(
                 backend,
                 console,
                 show_ranking=args.top,
                 transcript=open_transcript(args.save, stack, backend.model),
                 backoff=Backoff(budget=args.wait),
             )
-            session.run(lambda: console.input(view.PROMPT))
+            loop.run(lambda: console.input(view.PROMPT))
     except KeyboardInterrupt:
         return 130
     except StartError as error:
