@@ -5,10 +5,12 @@ the store has none)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from intentbot.examples import Example
@@ -96,3 +98,10 @@ def add_store_arguments(parser: argparse.ArgumentParser, model: bool = True) -> 
     parser.add_argument(
         "--data", default=str(DEFAULT_DATA), help="CLINC150 JSON, or a BIO folder (SNIPS)"
     )
+
+
+def write_jsonl(path: Path, pairs: Iterable[tuple[str, str]]) -> Path:
+    """A labelled JSONL file of (text, intent) pairs."""
+    lines = (json.dumps({"text": text, "intent": intent}) for text, intent in pairs)
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -35,7 +35,6 @@ from intentbot.bulk.stream import classify_rows
 from intentbot.corpus import normalised
 from intentbot.records import read_records
 from intentbot.review.ordering import Item, review_order
-from tests.helpers import write_jsonl
 
 MARKERS = ("<!-- review-loop:start -->", "<!-- review-loop:end -->")
 HEADING = "## Closing the loop on CLINC150 (`bench/review_loop.py`)"
@@ -70,7 +69,7 @@ def write_traffic(data: Path, path: Path, oos_plus: bool) -> int:
         if key not in seen and key not in kept:
             kept.add(key)
             traffic.append((text, intent))
-    write_jsonl(path, traffic)
+    fixtures.write_jsonl(path, traffic)
     return len(traffic)
 
 
@@ -118,7 +117,7 @@ def classify_traffic(tag: str, traffic: Path, output: Path) -> float:
 def oracle_file(items: list[Item], path: Path) -> Path:
     """What a perfect reviewer decides: each item's true label (kept by bulk classification
     as `label`)."""
-    return write_jsonl(path, [(item.record.text, item.record.label) for item in items])
+    return fixtures.write_jsonl(path, [(item.record.text, item.record.label) for item in items])
 
 
 def run_seed(args: argparse.Namespace, seed: int, home: Path, traffic: Path, console) -> dict:

@@ -28,7 +28,7 @@ from rich.console import Console
 
 from bench import fixtures, report
 from bench.memory import RssSampler
-from tests.helpers import ServerError, serving_process
+from bench.servers import ServerError, serving_process
 
 GOALS = [  # each against the typed bare service
     ("req/s at c=32, share of bare's", "throughput_share_c32", ">=", 0.9),

@@ -27,10 +27,11 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench.fixtures import REPO
+from bench.servers import live_server
 from intentbot.predictor import Predictor
 from intentbot.splits import BUNDLED_DATA
 from intentbot.store import load_bundle
-from tests.helpers import REPO, live_server
 
 RESULTS = REPO / "bench" / "results" / "soak.json"
 ODD_TEXTS = ["😀 what time is it", "\u202ehello\u202c", "wh\u200bat", "Привет", "?!?!", "a" * 1500]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from intentbot.bundle_format import NET, WEIGHTS, BundleError, read_json
 from intentbot.engine.files import GraphFileError, Graphs, read_graphs, write_graphs
 from intentbot.gazetteer import Gazetteer
 from intentbot.labels import LabelSet
@@ -31,13 +32,9 @@ from intentbot.tokenizer import IntentTokenizer
 if TYPE_CHECKING:
     from intentbot.model import IntentNet
 
-WEIGHTS, NET, TOKENIZER, LABELS = "weights.safetensors", "net.json", "tokenizer.json", "labels.json"
+TOKENIZER, LABELS = "tokenizer.json", "labels.json"
 DECISION, REPLIES, CONFIG, METRICS = "decision.json", "replies.json", "config.json", "metrics.json"
 TAGS, GAZETTEER = "tags.json", "gazetteer.json"
-
-
-class BundleError(RuntimeError):
-    """A model that cannot be found or read; the message names the tag or file."""
 
 
 @dataclass
@@ -228,14 +225,3 @@ def _read_decision(path: Path) -> OosDecision:
         if isinstance(value, bool) or not isinstance(value, int | float) or not -1e9 < value < 1e9:
             raise BundleError(f"{path}: {key} is {value!r}, not a finite number")
     return OosDecision(**record)
-
-
-def read_json(path: Path) -> dict:
-    """A bundle file holding one JSON object; unreadable or anything else is named."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise BundleError(f"{path}: unreadable bundle file ({error})") from None
-    if not isinstance(record, dict):
-        raise BundleError(f"{path}: expected a JSON object, found {type(record).__name__}")
-    return record

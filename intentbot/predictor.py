@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from intentbot.bundle import Bundle
-from intentbot.engine.runtime import make_engine
+from intentbot.engine.choice import make_engine
 from intentbot.oos import OosDecision, top_classes
 from intentbot.tagging import ExtractedEntity, decode
 

@@ -39,6 +39,9 @@ FIELDS = (
     "reply",
 )
 CSV_FIELDS = tuple(name for name in FIELDS if name != "reply")  # bulk output has no replies
+# intents in a ranking unless a caller asks for another number: the HTTP contract's default,
+# which bulk output and the chat's records follow
+DEFAULT_TOP_K = 5
 OPTIONAL = ("label", "reply", "model", "time")
 
 

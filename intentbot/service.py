@@ -19,13 +19,13 @@ from starlette.routing import Route
 
 from intentbot import __version__
 from intentbot.predictor import Prediction, Predictor
+from intentbot.records import DEFAULT_TOP_K
 from intentbot.replies import Responder, replies_with_override
 from intentbot.serving.answers import classification, rasa_parse
 from intentbot.serving.batching import MicroBatcher
 from intentbot.serving.collect import Collector
 from intentbot.serving.middleware import BodyLimit, JsonBodies, OpenApiErrors
 from intentbot.serving.schemas import (
-    DEFAULT_TOP_K,
     RASA_RANKING_LENGTH,
     Classification,
     ClassifyBatchRequest,

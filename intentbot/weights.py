@@ -12,7 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from intentbot.bundle import NET, WEIGHTS, BundleError, read_json
+from intentbot.bundle_format import NET, WEIGHTS, BundleError, read_json
 from intentbot.model import IntentNet, NetConfig
 
 

@@ -20,10 +20,11 @@ import httpx
 import pytest
 import yaml
 
+from bench.servers import serving_process
 from intentbot import __version__
 from intentbot.engine.files import graph_files
 from intentbot.store import load_bundle
-from tests.helpers import TRAINING_STACK, serving_process
+from tests.helpers import TRAINING_STACK
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "BENTOML_DO_NOT_TRACK": "True"}

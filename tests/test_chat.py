@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
+from bench.servers import free_port
 from intentbot.chat import view
 from intentbot.chat.backends import TurnError, Unavailable
 from intentbot.chat.loop import Backoff, ChatLoop, Transcript, main, parse_args
 from intentbot.records import read_records
 from intentbot.serving.schemas import Classification
-from tests.helpers import free_port, type_at_the_prompt
+from tests.helpers import type_at_the_prompt
 
 Outcome = Classification | BaseException
 

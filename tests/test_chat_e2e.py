@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import servers as server
+from bench.servers import live_server
 from intentbot.chat.backends import HttpBackend, LocalBackend
 from intentbot.store import load_bundle
-from tests import helpers as server
-from tests.helpers import live_server
 from tests.terminal import Terminal, terminal
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
+from bench.servers import free_port
 from intentbot.records import Record, read_records
 from intentbot.splits import BUNDLED_DATA
-from tests.helpers import free_port, run_cli
+from tests.helpers import run_cli
 from tests.test_classify import classify
 
 pytestmark = pytest.mark.slow

@@ -18,11 +18,11 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from bench.servers import free_port
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
 from intentbot.train import train
 from tests.conftest import REPO, compose_config
-from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 

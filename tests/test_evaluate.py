@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
 from omegaconf import DictConfig
 
+from bench.fixtures import write_jsonl
 from intentbot.cli import user_error
 from intentbot.console import make_console
 from intentbot.evaluate import evaluate
@@ -22,7 +23,7 @@ from intentbot.predictor import Predictor
 from intentbot.splits import from_bundled
 from intentbot.store import export_bundle, load_bundle
 from tests.conftest import CONF_DIR
-from tests.helpers import run_cli, write_jsonl
+from tests.helpers import run_cli
 
 PICTURES = {"confusion_matrix.png": 17, "reliability.png": 7, "confidence_histogram.png": 9}
 

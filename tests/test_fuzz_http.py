@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.helpers import live_server
+from bench.servers import live_server
 
 pytestmark = pytest.mark.server
 

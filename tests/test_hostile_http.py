@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from bench.servers import live_server
 from intentbot.predictor import Predictor
 from intentbot.serving.schemas import Classification, ErrorResponse
 from intentbot.serving.settings import Settings
 from intentbot.store import load_bundle
-from tests.helpers import live_server
 
 pytestmark = pytest.mark.server
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from lightning.pytorch.callbacks import Callback
 
+from bench.fixtures import write_jsonl
 from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.splits import Splits
@@ -19,7 +20,6 @@ from intentbot.train import _majority_note, _planned_epochs, train
 from intentbot.training.datamodule import IntentDataModule
 from intentbot.training.stopping import EarlyStoppingAfterWarmup
 from tests.conftest import compose_config
-from tests.helpers import write_jsonl
 
 TINY = (
     "encoder.embedding_dim=16",

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import torch
 
+from bench.servers import live_server
 from intentbot import service as service_module
 from intentbot.predictor import Predictor
 from intentbot.serving.answers import rasa_entity
@@ -31,7 +32,6 @@ from intentbot.serving.schemas import (
 from intentbot.serving.settings import Settings
 from intentbot.splits import BUNDLED_DATA
 from intentbot.store import load_bundle
-from tests.helpers import live_server
 
 # The live server runs with small limits, so the tests also show the configuration applies.
 MAX_TEXT_LENGTH, MAX_BATCH_SIZE = 300, 32

@@ -7,10 +7,11 @@ import json
 import pytest
 from hydra.utils import instantiate
 
+from bench.fixtures import write_jsonl
 from intentbot.examples import DataError
 from intentbot.splits import from_bio_folders, from_bundled, from_files
 from tests.conftest import compose_config
-from tests.helpers import write_bio, write_jsonl
+from tests.helpers import write_bio
 
 
 def many(intent: str, count: int) -> list[tuple[str, str]]:

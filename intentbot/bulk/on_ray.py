@@ -37,8 +37,7 @@ from intentbot.bulk.stream import (
 from intentbot.bundle import Bundle, read_bundle
 from intentbot.formats.base import Columns
 from intentbot.predictor import Predictor
-from intentbot.records import Record
-from intentbot.serving.schemas import DEFAULT_TOP_K
+from intentbot.records import DEFAULT_TOP_K, Record
 
 # A head node that is up accepts a connection in milliseconds; Ray itself would retry an
 # address that does not answer for minutes, silently.

@@ -10,8 +10,7 @@ from intentbot.bulk.inputs import BadRow, Row
 from intentbot.bulk.outputs import RecordWriter
 from intentbot.examples import DataError
 from intentbot.predictor import Predictor
-from intentbot.records import Record, now
-from intentbot.serving.schemas import DEFAULT_TOP_K
+from intentbot.records import DEFAULT_TOP_K, Record, now
 
 # Rows per predict() call: the predictor sorts each call's texts by length, so a chunk several
 # batches long pads less than batches taken in file order.

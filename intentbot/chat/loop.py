@@ -18,8 +18,8 @@ from rich.console import Console
 
 from intentbot.chat import view
 from intentbot.chat.backends import Backend, HttpBackend, LocalBackend, TurnError, Unavailable
-from intentbot.records import Record
-from intentbot.serving.schemas import DEFAULT_TOP_K, Classification
+from intentbot.records import DEFAULT_TOP_K, Record
+from intentbot.serving.schemas import Classification
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 DEFAULT_TAG = "intentbot:latest"

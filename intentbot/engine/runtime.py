@@ -16,17 +16,13 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from intentbot.engine.files import MATCHES, GraphFileError, Graphs, OnnxModel
 from intentbot.tagging import TagScores
 
-if TYPE_CHECKING:
-    from intentbot.bundle import Bundle
-
-ENGINES = ("onnx", "torch")
 FOLDED_FROM = 4  # texts per call from which the folded graph is faster (BENCHMARKS.md)
 GROUP = 48  # texts per length group (48 beat 32 by 2-7 % on CLINC150 batches, 1 and 2 threads)
 PROBE_TOKENS = 12  # the probe text `fused_session` times: about a typical utterance, [BOS] in
@@ -172,17 +168,3 @@ def onnx_session(model: OnnxModel, threads: int = 1) -> Session:
         return session.run(names, feed)
 
     return run
-
-
-def make_engine(bundle: Bundle, kind: str = "onnx", threads: int | None = None) -> Engine:
-    """The (ids, lengths) -> `EngineOutput` function `Predictor` calls. `torch` runs the bundle's
-    network itself (and imports torch), so it sees later weight changes where an ONNX engine
-    keeps its snapshot."""
-    if kind == "onnx":
-        return OnnxEngine(bundle.graphs(), threads)
-    if kind == "torch":
-        net = bundle.network()  # first: where torch is missing, it says what to install
-        from intentbot.engine.reference import torch_engine  # torch loads for this engine only
-
-        return torch_engine(net, threads)
-    raise ValueError(f"engine={kind!r} is not one of {ENGINES}")

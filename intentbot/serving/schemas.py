@@ -13,7 +13,8 @@ from typing import ClassVar, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-DEFAULT_TOP_K = 5
+from intentbot.records import DEFAULT_TOP_K
+
 MAX_TOP_K = 20
 RASA_RANKING_LENGTH = 10  # Rasa's own default `ranking_length`
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from intentbot.engine.runtime import ENGINES
+from intentbot.engine.choice import ENGINES
 from intentbot.serving.schemas import Limits
 
 PREFIX = "INTENTBOT_"
