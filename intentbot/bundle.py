@@ -5,13 +5,15 @@ ONNX graphs written from them (`intentbot.engine.files`), the tokenizer, the lab
 out-of-scope decision, the replies, the resolved training config and its metrics; a model with
 an entity tagging head adds its tags and synonyms (`tags.json`, absent from intent-only
 bundles, those written before entities included) and, when it reads known-name features, its
-gazetteer (`gazetteer.json`). Nothing is ever unpickled.
+gazetteer (`gazetteer.json`). Nothing is ever unpickled. net.json says the format
+(`intentbot.bundle_format`); an older bundle is brought up to today's as it is read
+(`intentbot.bundle_upgrades`), so reading here knows today's files only.
 
 Reading loads what answering needs, the graphs, and not the torch network: a serving process
 never imports torch. The network is read on first use (`Bundle.network`: evaluation with the
-torch engine, retraining), and a bundle written before the graphs existed has them built from
-it at load. Where the folder lives (the BentoML model store) is `intentbot.store`'s business,
-not this module's: serving, the chat and tests read a bundle without BentoML.
+torch engine, retraining). Where the folder lives (the BentoML model store) is
+`intentbot.store`'s business, not this module's: serving, the chat and tests read a bundle
+without BentoML.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from intentbot.bundle_format import NET, WEIGHTS, BundleError, read_json
+from intentbot.bundle_upgrades import upgraded
 from intentbot.engine.files import GraphFileError, Graphs, read_graphs, write_graphs
 from intentbot.gazetteer import Gazetteer
 from intentbot.labels import LabelSet
@@ -76,19 +79,10 @@ class Bundle:
 
     def graphs(self) -> Graphs:
         """The ONNX graphs the engine runs: those read with the bundle, else written from the
-        network once (a bundle in memory, or one saved before graphs were)."""
+        network once (a bundle in memory)."""
         if self._graphs is None:
-            try:
-                from intentbot.engine.graph import graphs_of  # torch, as `network` needs it
-            except ModuleNotFoundError as error:
-                tag = self.tag or "TAG"
-                raise BundleError(
-                    f"{self.folder}: saved before bundles carried their engine graphs, and "
-                    f"writing them needs {error.name}, which is not installed here; export the "
-                    "model again where intentbot is installed for training: python -c "
-                    '"from intentbot.store import export_bundle, load_bundle; '
-                    f"export_bundle(load_bundle('{tag}'), '{tag.split(':')[0]}')\""
-                ) from None
+            from intentbot.engine.graph import graphs_of  # torch, as the network in memory is
+
             self._graphs = graphs_of(self.network())
         return self._graphs
 
@@ -138,7 +132,9 @@ def write_bundle(bundle: Bundle, folder: Path) -> None:
 
 def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
     """The model written into `folder`, ready to answer; any missing or damaged file it needs
-    is named (the network's own files when the network is first read)."""
+    is named (the network's own files when the network is first read). An older bundle is
+    read from a private copy brought up to today's format."""
+    folder = upgraded(folder, tag)
     net = read_json(folder / NET)
     num_tags, width = net.get("num_tags", 0), net.get("gazetteer_width", 0)
     for key, count in (("num_tags", num_tags), ("gazetteer_width", width)):
@@ -168,10 +164,7 @@ def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
         gazetteer=_read_gazetteer(folder / GAZETTEER, width) if width else None,
         folder=folder,
     )
-    if graphs is None:
-        bundle.graphs()  # saved before the graphs were: written from its network now
-    else:
-        bundle._graphs = graphs
+    bundle._graphs = graphs
     return bundle
 
 

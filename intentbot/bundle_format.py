@@ -1,5 +1,5 @@
-"""What every reader of a bundle folder shares: the network's two files, the error a bundle that
-cannot be read raises, and the reader of its JSON files.
+"""What every reader of a bundle folder shares: the format's version, the network's two files, the
+error a bundle that cannot be read raises, and the reader of its JSON files.
 
 Apart from `intentbot.bundle` so that the torch side (`intentbot.weights`) builds on it without
 importing the bundle, which imports the torch side on request: imports go one way.
@@ -11,6 +11,10 @@ import json
 from pathlib import Path
 
 WEIGHTS, NET = "weights.safetensors", "net.json"  # the network: its weights, what to build
+# The bundle format written today, under this key of net.json. A change that older code could
+# not read raises it, with the upgrade that brings the older files here
+# (`intentbot.bundle_upgrades.UPGRADES`); a file or key whose absence reads as before does not.
+FORMAT_VERSION, FORMAT_KEY = 4, "format_version"
 
 
 class BundleError(RuntimeError):

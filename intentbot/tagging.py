@@ -130,7 +130,7 @@ class TagScores:
     """What the tagging head says about a batch: (B, T, K) tag logits, and each token's most
     likely tag (B, T) with its softmax probability (B, T). The ONNX graphs compute the last two
     themselves, a dozen numpy calls fewer for one utterance (BENCHMARKS.md); `of` computes them
-    from the logits (the torch engine, graphs written before). Padding holds anything."""
+    from the logits (the torch engine). Padding holds anything."""
 
     logits: np.ndarray
     choices: np.ndarray

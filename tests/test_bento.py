@@ -22,11 +22,10 @@ import yaml
 
 from bench.servers import serving_process
 from intentbot import __version__
-from intentbot.engine.files import graph_files
-from intentbot.store import load_bundle
 from tests.helpers import TRAINING_STACK
 
 REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "bundles"
 ENV = {**os.environ, "BENTOML_DO_NOT_TRACK": "True"}
 
 
@@ -108,12 +107,10 @@ def test_service_loads_and_answers_without_the_training_stack(trained_model) -> 
 def test_without_torch_an_older_bundle_and_the_torch_engine_name_the_fix(
     trained_model, tmp_path: Path
 ) -> None:
-    """Where serving installs no torch: a model saved before bundles carried their graphs, and
-    INTENTBOT_ENGINE=torch, are refused with what to do, not a traceback."""
-    older = tmp_path / "older"
-    shutil.copytree(load_bundle(trained_model.tag).folder, older)
-    for path in graph_files(older):
-        path.unlink()
+    """Where serving installs no torch: a model saved before bundles carried their graphs (as
+    0.3.0 wrote it), and INTENTBOT_ENGINE=torch, are refused with what to do, not a
+    traceback."""
+    older = shutil.copytree(FIXTURES / "no-graphs", tmp_path / "older")
     code = f"""
         from pathlib import Path
         from intentbot.bundle import BundleError, read_bundle

@@ -4,21 +4,17 @@ a tagging head, both graph forms, the grouped batch path, and a trained model en
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.numpy import save_file
 
 from intentbot.bundle import WEIGHTS
 from intentbot.encoder import POOLINGS, EncoderConfig
 from intentbot.engine import graph as graph_module
-from intentbot.engine.files import TAG_CHOICES, TAG_CONFIDENCES, read_graphs, write_graphs
+from intentbot.engine.files import GraphFileError, read_graphs, write_graphs
 from intentbot.engine.graph import graphs_of, to_onnx
 from intentbot.engine.kinds import KINDS
 from intentbot.engine.reference import torch_engine
@@ -229,50 +225,11 @@ def test_graphs_written_to_files_answer_as_the_network(
     )
 
 
-def test_graph_files_written_before_projections_still_read(tmp_path: Path) -> None:
-    """Such files name one matrix a table is multiplied by, or none, where they now list them."""
-    net = random_net("gru", "max", num_tags=TAGS)
-    write_network(net, tmp_path)
-    write_graphs(graphs_of(net), tmp_path)
-    for form in ("fused", "folded"):
-        path = tmp_path / f"{form}.safetensors"
-        with safe_open(path, framework="numpy") as stored:
-            arrays = {name: stored.get_tensor(name) for name in stored.keys()}  # noqa: SIM118
-            sources = json.loads(stored.metadata()["sources"])
-        for source in sources.values():
-            assert len(source["times"]) <= 1
-            source["times"] = source["times"][0] if source["times"] else None  # the older form
-        save_file(arrays, path, metadata={"sources": json.dumps(sources)})
-    ids, lengths = padded_batch([5, 1, 3, 5, 2] * 3)
-    engine = OnnxEngine(read_graphs(tmp_path, tmp_path / WEIGHTS))
-    assert_same_outputs(engine(ids, lengths), torch_engine(net)(ids, lengths), lengths)
-
-
-def test_graphs_written_before_tag_choices_still_answer(tmp_path: Path) -> None:
-    """Their tagging outputs end at the tag logits: the engine chooses each token's tag and its
-    probability itself, for one text and for batches."""
-    net = random_net("gru", "max", num_tags=TAGS)
-    write_network(net, tmp_path)
-    write_graphs(graphs_of(net), tmp_path)
-    for form in ("fused", "folded"):
-        model = onnx.load(tmp_path / f"{form}.onnx")
-        newer = {TAG_CHOICES, TAG_CONFIDENCES}
-        kept = [node for node in model.graph.node if not newer & set(node.output)]
-        outputs = [output for output in model.graph.output if output.name not in newer]
-        assert len(kept) == len(model.graph.node) - 2 and len(outputs) == 2
-        del model.graph.node[:], model.graph.output[:]
-        model.graph.node.extend(kept)
-        model.graph.output.extend(outputs)
-        onnx.save(model, tmp_path / f"{form}.onnx")
-    engine = OnnxEngine(read_graphs(tmp_path, tmp_path / WEIGHTS))
-    ids, lengths = padded_batch([5, 1, 3, 5, 2] * 3)
-    for count in (1, len(ids)):  # the fused graph, then the folded one
-        expected = torch_engine(net)(ids[:count], lengths[:count])
-        assert_same_outputs(engine(ids[:count], lengths[:count]), expected, lengths[:count])
-
-
-def test_a_folder_without_graphs_reads_as_none(tmp_path: Path) -> None:
-    assert read_graphs(tmp_path, tmp_path / WEIGHTS) is None
+def test_a_folder_without_graphs_is_named(tmp_path: Path) -> None:
+    """Not an older bundle: `read_bundle` has written the graphs of those before this runs."""
+    write_network(random_net("gru", "max"), tmp_path)
+    with pytest.raises(GraphFileError, match=r"fused\.onnx: unreadable engine graph"):
+        read_graphs(tmp_path, tmp_path / WEIGHTS)
 
 
 def test_trained_model_gives_the_same_answers_on_both_engines(trained_model) -> None:

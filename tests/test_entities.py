@@ -12,7 +12,6 @@ import torch
 
 from intentbot.bundle import TAGS, Bundle, BundleError, read_bundle, write_bundle
 from intentbot.encoder import POOLINGS, EncoderConfig
-from intentbot.engine.files import graph_files
 from intentbot.engine.kinds import KINDS
 from intentbot.examples import Entity, Example
 from intentbot.labels import LabelSet
@@ -179,25 +178,6 @@ def test_a_tagging_bundle_round_trips(tmp_path: Path) -> None:
     loaded = read_bundle(tmp_path)
     assert loaded.tag_set == bundle.tag_set and loaded.synonyms == {"adele": "A"}
     assert spans_of(Predictor(loaded).predict(TEXTS)) == spans_of(Predictor(bundle).predict(TEXTS))
-
-
-def test_a_bundle_from_before_entities_loads_as_intent_only(tmp_path: Path) -> None:
-    """What an older version wrote: no tags.json, no num_tags or gazetteer_width in net.json,
-    no engine graphs."""
-    tagged = tagging_bundle("lstm", "mean", True)
-    net = IntentNet(NetConfig.from_dict({**tagged.net.config.to_dict(), "num_tags": 0})).eval()
-    write_bundle(Bundle(net, tagged.tokenizer, tagged.labels, OosDecision()), tmp_path)
-    for path in [tmp_path / TAGS, *graph_files(tmp_path)]:
-        path.unlink(missing_ok=True)
-    record = json.loads((tmp_path / "net.json").read_text())
-    del record["num_tags"], record["gazetteer_width"]
-    (tmp_path / "net.json").write_text(json.dumps(record))
-    loaded = read_bundle(tmp_path)
-    assert loaded.tag_set is None and loaded.network().tagger is None
-    predictions = Predictor(loaded).predict(TEXTS)
-    assert [p.entities for p in predictions] == [[]] * len(TEXTS)
-    reference = Predictor(Bundle(net, tagged.tokenizer, tagged.labels, OosDecision()))
-    assert [p.intent for p in predictions] == [p.intent for p in reference.predict(TEXTS)]
 
 
 def test_a_tagging_bundle_without_its_tags_says_so(tmp_path: Path) -> None:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
-from intentbot.bundle import GAZETTEER, WEIGHTS, Bundle, BundleError, read_bundle, write_bundle
+from intentbot.bundle import GAZETTEER, Bundle, BundleError, read_bundle, write_bundle
 from intentbot.examples import Entity, Example
 from intentbot.gazetteer import Gazetteer, words
 from intentbot.model import IntentNet, NetConfig
@@ -215,37 +214,6 @@ def test_both_engines_read_the_known_names_alike(tmp_path: Path) -> None:
     loaded = read_bundle(tmp_path)
     assert loaded.gazetteer.to_dict() == bundle.gazetteer.to_dict()
     assert spans_of(Predictor(loaded).predict(texts)) == spans_of(on_torch)
-
-
-def test_weights_that_projected_the_names_onto_the_embeddings_load_as_the_same_network(
-    tmp_path: Path,
-) -> None:
-    """What the previous version wrote: `gazetteer.weight` (E, G) added P m to each embedding,
-    and the first layer read E columns. Loaded, the network computes what that one did."""
-    bundle = gazetteer_bundle()
-    width = bundle.net.config.encoder.embedding_dim
-    older = dict(bundle.net.state_dict())
-    for suffix in ("l0", "l0_reverse"):
-        name = f"encoder.rnn.weight_ih_{suffix}"
-        older[name] = older[name][:, :width].contiguous()
-    torch.manual_seed(1)
-    projection = torch.randn(width, bundle.gazetteer.width)
-    older["gazetteer.weight"] = projection
-    write_bundle(bundle, tmp_path)
-    save_file(older, tmp_path / WEIGHTS)
-    net = read_bundle(tmp_path).network()
-
-    ids = torch.randint(2, net.config.vocab_size, (2, 7))
-    lengths = torch.tensor([7, 4])
-    matches = (torch.rand(2, 7, bundle.gazetteer.width) < 0.3).float()
-    with torch.no_grad():
-        embedded = net.embedding(ids) + matches @ projection.T  # the older arithmetic
-        blank = torch.zeros_like(matches)  # its first layer had no columns for the features
-        _, tokens = net.encoder.encode(torch.cat([embedded, blank], dim=-1), lengths)
-        expected = net.tagger(tokens)
-        tags = net.outputs(ids, lengths, matches).tags
-    assert torch.allclose(tags[0], expected[0], atol=1e-5)
-    assert torch.allclose(tags[1, :4], expected[1, :4], atol=1e-5)
 
 
 def test_a_bundle_without_its_gazetteer_or_with_another_says_so(tmp_path: Path) -> None:

@@ -116,6 +116,7 @@ DAMAGE = {
     "net: truncated": (NET, truncate, LOAD),
     "net: unknown key": (NET, lambda p: p.write_text(_edit(p, surprise=1)), NETWORK),
     "net: not an object": (NET, lambda p: p.write_text("[]"), LOAD),
+    "net: a newer format": (NET, lambda p: p.write_text(_edit(p, format_version=99)), LOAD),
     "decision: unknown key": (DECISION, lambda p: p.write_text('{"limit": 0.5}'), LOAD),
     "decision: not numbers": (DECISION, lambda p: p.write_text('{"threshold": "high"}'), LOAD),
     "replies: truncated": (REPLIES, truncate, LOAD),
@@ -123,6 +124,7 @@ DAMAGE = {
     "config: missing": (CONFIG, Path.unlink, LOAD),
     "metrics: truncated": (METRICS, truncate, LOAD),
     "fused graph: random bytes": ("fused.onnx", lambda p: p.write_bytes(os.urandom(4096)), ENGINE),
+    "fused graph: missing": ("fused.onnx", Path.unlink, LOAD),  # today's bundles have graphs
     "folded graph: truncated": ("folded.onnx", truncate, ENGINE),
     "fused tables: truncated": ("fused.safetensors", truncate, LOAD),
     "folded tables: missing": ("folded.safetensors", Path.unlink, LOAD),

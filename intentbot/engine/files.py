@@ -2,8 +2,8 @@
 
 Why: importing torch costs a serving worker 180 MiB and its bento a torch wheel, for weights
 that ONNX Runtime alone runs. The graphs are written from the network when a bundle is written
-(`intentbot.engine.graph.graphs_of`); a bundle without them (written before they existed) is
-turned into graphs at load, with torch.
+(`intentbot.engine.graph.graphs_of`); a bundle without them (written before they existed) has
+them written at load, with torch (`intentbot.bundle_upgrades`).
 
 Files: `<form>.onnx` (the serialised graph, small weights inside) and `<form>.safetensors` (the
 large weights the graph takes as inputs at every run, `OnnxModel.tables`), for the fused form
@@ -98,11 +98,9 @@ def write_graphs(graphs: Graphs, folder: Path) -> None:
         save_file(stored, folder / f"{form}.safetensors", metadata={SOURCES: json.dumps(sources)})
 
 
-def read_graphs(folder: Path, weights: Path) -> Graphs | None:
+def read_graphs(folder: Path, weights: Path) -> Graphs:
     """The graphs written into `folder`, their sourced tables rebuilt from `weights` (the
-    network's safetensors); None when `folder` holds no graphs (an older bundle)."""
-    if not (folder / "fused.onnx").exists():
-        return None
+    network's safetensors)."""
     forms = [form for form in FORMS if form == "fused" or (folder / f"{form}.onnx").exists()]
     try:
         network = safe_open(weights, framework="numpy")
@@ -136,7 +134,7 @@ def _read_form(folder: Path, form: str, weight: Callable[[str], np.ndarray]) -> 
     try:
         sources = {
             name: TableSource(
-                record["rows"], _chain(record["times"]), arrays.pop(f"{name}.plus", None)
+                record["rows"], tuple(record["times"]), arrays.pop(f"{name}.plus", None)
             )
             for name, record in described.items()
         }
@@ -145,11 +143,3 @@ def _read_form(folder: Path, form: str, weight: Callable[[str], np.ndarray]) -> 
         message = f"{tables}: a table does not fit the network's weights ({error!r})"
         raise GraphFileError(message) from None
     return OnnxModel(serialised, arrays | built, sources, str(graph))
-
-
-def _chain(times: str | list[str] | None) -> tuple[str, ...]:
-    """A source's `times` as written: a list, or from bundles written before projections one
-    name or null."""
-    if times is None:
-        return ()
-    return (times,) if isinstance(times, str) else tuple(times)

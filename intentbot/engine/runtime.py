@@ -43,12 +43,12 @@ class EngineOutput(NamedTuple):
 
     @classmethod
     def of(cls, outputs: list[np.ndarray]) -> EngineOutput:
-        """A graph's outputs in order: logits, then the tag logits and, in graphs written since
-        they exist, each token's most likely tag and its probability."""
+        """A graph's outputs in order: logits, then with a tagging head the tag logits, each
+        token's most likely tag and its probability."""
         if len(outputs) == 1:
             return cls(outputs[0], None)
-        logits, tags, *chosen = outputs
-        return cls(logits, TagScores(tags, *chosen) if chosen else TagScores.of(tags))
+        logits, tags, choices, confidences = outputs
+        return cls(logits, TagScores(tags, choices, confidences))
 
 
 # (ids, lengths, known-name features or None) -> logits (and tags)
