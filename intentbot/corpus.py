@@ -1,5 +1,7 @@
-"""Read labelled training data from any supported format: CSV/TSV, JSONL, Rasa NLU YAML, or a
-BIO folder (`seq.in` / `seq.out` / `label`); one reader per format in `intentbot.formats`.
+"""Read labelled training data from any supported format: CSV/TSV, JSONL, Rasa NLU YAML, a BIO
+folder (`seq.in` / `seq.out` / `label`) or CLINC150's JSON; one reader per format in
+`intentbot.formats`. A source that holds its own splits (CLINC150's JSON, a BIO data set's
+train/valid/test folders) is read split by split, never as one.
 
 Every example remembers where it came from, so any problem found later (a conflicting
 duplicate, a label too rare to split) can name the file and line.
@@ -14,6 +16,7 @@ from pathlib import Path
 from intentbot.examples import DataError, Example, TrainingData
 from intentbot.formats.base import Columns, Reader
 from intentbot.formats.bio import read_bio
+from intentbot.formats.clinc150 import read_clinc150
 from intentbot.formats.jsonl import read_jsonl
 from intentbot.formats.rasa import read_rasa_yaml
 from intentbot.formats.table import read_csv, read_tsv
@@ -25,14 +28,34 @@ READERS: dict[str, Reader] = {
     ".jsonl": read_jsonl,
     ".yml": read_rasa_yaml,
     ".yaml": read_rasa_yaml,
+    ".json": read_clinc150,  # holds its splits: `read_splits`
 }
 SPLIT_FOLDERS = ("train", "test")  # a folder holding these is a split layout, not one split
 
 
 def read_data(path: str | Path, columns: Columns | None = None) -> TrainingData:
-    """Read a labelled file (reader chosen by its extension, `READERS`) or a BIO folder."""
+    """Read a labelled file (reader chosen by its extension, `READERS`) or a BIO folder: one
+    split's worth of data."""
     path = Path(path)
-    columns = columns or Columns()
+    data = _read(path, columns or Columns())
+    if data.splits:
+        raise DataError(
+            f"{path}: holds its own {', '.join(data.splits)} splits; read it with data=clinc150 "
+            f"data.path={path}"
+        )
+    return data
+
+
+def read_splits(path: str | Path) -> dict[str, list[Example]]:
+    """The examples of each split a file holds (CLINC150's JSON), by name."""
+    path = Path(path)
+    data = _read(path, Columns())
+    if not data.splits:
+        raise DataError(f"{path}: holds no splits of its own; read it as one (data=files)")
+    return data.splits
+
+
+def _read(path: Path, columns: Columns) -> TrainingData:
     if path.is_dir():
         if all((path / name).is_dir() for name in SPLIT_FOLDERS):
             raise DataError(
@@ -46,8 +69,7 @@ def read_data(path: str | Path, columns: Columns | None = None) -> TrainingData:
     if reader is None:
         raise DataError(
             f"{path}: unsupported extension {path.suffix.lower()!r}; use one of "
-            f"{', '.join(READERS)} or a BIO folder (CLINC150 .json files go through "
-            "data=clinc150)"
+            f"{', '.join(READERS)} or a BIO folder"
         )
     return reader(path, columns)
 

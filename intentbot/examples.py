@@ -77,7 +77,8 @@ class TrainingData:
 
     `synonyms` maps lower-cased surface text to its value; `lookups` and `regexes` are Rasa's
     named lists and patterns, kept for entity features; `warnings` name file:line of every
-    repair made while reading.
+    repair made while reading; `splits`, the file's own division of its examples by name, where
+    it has one (CLINC150's `train`, `val`, `test`).
     """
 
     examples: list[Example]
@@ -85,3 +86,4 @@ class TrainingData:
     warnings: list[str] = field(default_factory=list)
     lookups: dict[str, list[str]] = field(default_factory=dict)
     regexes: dict[str, list[str]] = field(default_factory=dict)
+    splits: dict[str, list[Example]] = field(default_factory=dict)

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from intentbot.corpus import deduplicate, normalised, read_data
+from intentbot.corpus import deduplicate, normalised, read_data, read_splits
 from intentbot.examples import DataError, Example, TrainingData
 from intentbot.formats.base import Columns
-from intentbot.formats.clinc150 import read_clinc150
+from intentbot.formats.clinc150 import data_file
 
 BUNDLED_DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -305,7 +305,7 @@ def from_clinc150(
     extra: str | Sequence[str] = (),
 ) -> Splits:
     """CLINC150 with its official splits; out-of-scope stays a label (`oos`)."""
-    splits = read_clinc150(path, variant)
+    splits = read_splits(data_file(path, variant))
     warnings: list[str] = []
     train = _training_examples(splits["train"], on_conflict, warnings)
     train = _with_extra(train, extra, Columns(), on_conflict, warnings)

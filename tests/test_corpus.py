@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from intentbot.corpus import deduplicate, read_data, read_examples
+from intentbot.corpus import deduplicate, read_data, read_examples, read_splits
 from intentbot.examples import DataError, Entity, Example
-from intentbot.formats.clinc150 import read_clinc150
+from intentbot.formats.clinc150 import data_file
 from tests.helpers import write_bio
 
 
@@ -69,12 +69,23 @@ nlu:
     assert examples[0].source == f"{path}:5"
 
 
-def test_clinc150_keeps_out_of_scope_as_a_label(tmp_path):
-    record = {name: [["what time is it", "time"]] for name in ("train", "val", "test")}
+def test_clinc150_keeps_out_of_scope_as_a_label_and_its_splits_apart(tmp_path):
+    record = {name: [[f"what time is it {name}", "time"]] for name in ("train", "val", "test")}
     record |= {f"oos_{name}": [["book a flight", "oos"]] for name in ("train", "val", "test")}
-    write(tmp_path / "data_small.json", json.dumps(record))
-    splits = read_clinc150(tmp_path, variant="small")
-    assert [e.intent for e in splits["test"]] == ["time", "oos"]
+    path = write(tmp_path / "data_small.json", json.dumps(record))
+    assert data_file(tmp_path, variant="small") == path
+    splits = read_splits(path)
+    assert [(e.text, e.intent) for e in splits["test"]] == [
+        ("what time is it test", "time"),
+        ("book a flight", "oos"),
+    ]
+    assert splits["val"][0].source == f"{path}: val[0]"
+    with pytest.raises(DataError, match=r"holds its own train, val, test splits; read it with"):
+        read_data(path)  # as one file, its test split would train or its train split test
+    with pytest.raises(DataError, match=r"a.jsonl: holds no splits of its own"):
+        read_splits(write(tmp_path / "a.jsonl", '{"text": "hi", "intent": "greet"}\n'))
+    with pytest.raises(DataError, match=r"data_full.json: no such file; set data.path"):
+        data_file(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -96,6 +107,8 @@ def test_clinc150_keeps_out_of_scope_as_a_label(tmp_path):
         ("a.yml", "stories: []\n", r"a.yml:1: not Rasa NLU data"),
         ("a.yml", "nlu:\n- intent: greet\n  examples: |\n    hello\n", r"a.yml:4: expected an"),
         ("a.txt", "hello\n", r"unsupported extension '.txt'"),
+        ("a.json", '{"text": "hi"}', r"a.json: no 'train' key; .json files are read as CLINC150"),
+        ("a.json", '{"train": [["hi"]]}', r"a.json: train\[0\]: expected \[text, intent\]"),
     ],
 )
 def test_bad_files_name_file_and_line(tmp_path, name, content, expected):

@@ -64,9 +64,6 @@ def test_sentence_accuracy_needs_the_intent_and_every_span() -> None:
     assert sentence_accuracy([True, True, False, True], gold, predicted) == pytest.approx(2 / 4)
 
 
-PARIS_FRIDAY = (Entity(3, 8, "city"), Entity(12, 18, "date"))
-
-
 def test_entity_mistakes_are_named_by_kind():
     examples = [
         Example(
