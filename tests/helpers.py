@@ -1,6 +1,7 @@
 """What many tests share: the command-line entry points run as a user runs them, BIO folders
-written to disk, typing at a prompt, and the modules serving must not import. The server on
-loopback and labelled JSONL files are the benchmarks' too: `bench.servers`, `bench.fixtures`."""
+written to disk, typing at a prompt, the figures a plot drew, and the modules serving must not
+import. The server on loopback and labelled JSONL files are the benchmarks' too:
+`bench.servers`, `bench.fixtures`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ import builtins
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from types import ModuleType
 
+import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 REPO = Path(__file__).resolve().parent.parent
 # What training, evaluation and plots need and serving must not import: ONNX Runtime runs the
@@ -51,6 +57,32 @@ def write_bio(folder: Path, rows: Iterable[tuple[str, str, str]]) -> Path:
     for name, lines in zip(("seq.in", "seq.out", "label"), columns, strict=True):
         (folder / name).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     return folder
+
+
+def drawn_figures(monkeypatch: pytest.MonkeyPatch, *modules: ModuleType) -> list[Figure]:
+    """Every figure that the `save` of `modules` writes from now on (the file still written),
+    so that a test reads what was drawn: the bars' heights, the lines' points, the texts."""
+    figures: list[Figure] = []
+    for module in modules:
+
+        def keep(figure: Figure, path: Path, write: Callable = module.save) -> Path:
+            figures.append(figure)
+            return write(figure, path)
+
+        monkeypatch.setattr(module, "save", keep)
+    return figures
+
+
+def texts_of(figure: Figure) -> list[str]:
+    """Every text drawn on `figure`: titles, labels, annotations, legends."""
+    return [text.get_text() for text in figure.findobj(Text) if text.get_text()]
+
+
+def share_of(picture: np.ndarray, colour: str) -> float:
+    """The share of a picture's pixels (an RGB or RGBA array of 0-1 values, as matplotlib's
+    `imread` gives a PNG) within two levels in 100 of `colour`."""
+    target = np.array(to_rgb(colour))
+    return float((np.abs(picture[..., :3] - target).max(axis=-1) < 0.02).mean())
 
 
 def type_at_the_prompt(monkeypatch: pytest.MonkeyPatch, lines: Sequence[str]) -> None:

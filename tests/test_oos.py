@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from intentbot.oos import OosDecision
@@ -70,7 +71,28 @@ def test_scores_follow_the_paper_definitions():
     assert scores["accuracy"] == 0.5
     assert scores["in_scope_accuracy"] == 0.5
     assert scores["oos_recall"] == 0.5 and scores["oos_precision"] == 1.0
-    assert 0.0 <= scores["ece"] <= 1.0
+    # over the in-scope rows only, each alone in its bin: |1 - 0.9| / 2 + |0 - 0.7| / 2
+    assert scores["ece"] == pytest.approx(0.4, abs=1e-6)
+
+
+def test_a_fitted_temperature_calibrates_an_over_confident_model():
+    """Right 60 % of the time and about 99.9 % sure each time: the expected calibration error
+    is near 0.4 as it is, a fraction of that once the fitted temperature softens the logits."""
+    generator = torch.Generator().manual_seed(0)
+    targets = torch.randint(0, 4, (2000,), generator=generator)
+    right = torch.rand(2000, generator=generator) < 0.6
+    top = torch.where(right, targets, (targets + 1) % 4)
+    logits = 8 * torch.nn.functional.one_hot(top, 4).float()
+    logits += 0.5 * torch.randn(2000, 4, generator=generator)
+    flagged = torch.zeros(2000, dtype=torch.bool)
+
+    def ece(temperature: float) -> float:
+        probs = OosDecision(temperature=temperature).probabilities(logits.numpy())
+        return score(torch.from_numpy(probs), flagged, targets, oos_index=None)["ece"]
+
+    before, after = ece(1.0), ece(fit_temperature(logits, targets))
+    assert before > 0.35
+    assert after < 0.1 and after < before / 4
 
 
 def test_threshold_objectives_weigh_out_of_scope_differently():

@@ -61,9 +61,12 @@ def plot_curves(history: History, path: Path, clip: float | None = None) -> Path
     if clip:
         gradient.axhline(clip, color=GREY, linestyle="--", linewidth=1, label=f"clipped at {clip}")
     _style(gradient, "gradient norm (before clipping)", "step", legend=bool(steps), log=bool(steps))
-    for axes in (loss, accuracy, gradient):
-        if not axes.has_data():
-            _empty(axes)
+    for axes, names in (
+        (loss, ("train/loss", "val/loss")),
+        (accuracy, ("train/argmax_acc", "val/argmax_acc")),
+        (gradient, (GRAD_NORM,)),
+    ):
+        _empty_unless(axes, any(name in history for name in names))
     return save(figure, path)
 
 
@@ -91,9 +94,8 @@ def plot_comparison(runs: Sequence[RunCurves], path: Path) -> Path:
     _style(loss, "val loss", "epoch")
     has_norms = any(GRAD_NORM in run.history for run in runs)
     _style(gradient, "gradient norm, mean per epoch", "epoch", log=has_norms)
-    for axes in (accuracy, loss, gradient):
-        if not axes.has_data():
-            _empty(axes)
+    for axes, name in ((accuracy, "val/argmax_acc"), (loss, "val/loss"), (gradient, GRAD_NORM)):
+        _empty_unless(axes, any(name in run.history for run in runs))
     _score_bars(bottom.subplots(), runs, colours)
     return save(figure, path)
 
@@ -156,7 +158,10 @@ def _style(axes: Axes, title: str, xlabel: str, legend: bool = False, log: bool 
         axes.legend(fontsize=8)
 
 
-def _empty(axes: Axes) -> None:
-    axes.text(
-        0.5, 0.5, "not logged", ha="center", va="center", transform=axes.transAxes, color=GREY
-    )
+def _empty_unless(axes: Axes, logged: bool) -> None:
+    """Say "not logged" on a panel whose metrics the logs lack. From the history, not from
+    `axes.has_data()`: a line plotted from no points is data to matplotlib."""
+    if not logged:
+        axes.text(
+            0.5, 0.5, "not logged", ha="center", va="center", transform=axes.transAxes, color=GREY
+        )
