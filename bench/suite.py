@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,12 @@ class DataSet:
     overrides: list[str]
     splits: Callable[[int], Splits]
     few_shot: bool = False
+    # overrides that depend on the seed (a training file sampled with it), after `overrides`
+    seeded_overrides: Callable[[int], list[str]] | None = None
+
+    def overrides_for(self, seed: int) -> list[str]:
+        """What names this data set's files to the run with `seed`."""
+        return self.overrides + (self.seeded_overrides(seed) if self.seeded_overrides else [])
 
 
 def data_sets(clinc150: Path, snips: Path, scratch: Path) -> list[DataSet]:
@@ -109,15 +115,18 @@ def write_few_shot(clinc150: Path, folder: Path) -> dict[str, Path]:
     return paths
 
 
-def train_once(data: DataSet, seed: int, home: Path, export: bool = False) -> dict:
-    """One real training run with nothing but the data named: its test figures and seconds
-    (and, with `export`, the tag of the model it saved to the store)."""
+def train_once(
+    data: DataSet, seed: int, home: Path, export: bool = False, extra: Sequence[str] = ()
+) -> dict:
+    """One real training run with nothing but the data named (and `extra` overrides): its test
+    figures and seconds (and, with `export`, the tag of the model it saved to the store)."""
     run_dir = home / f"{data.name}-seed{seed}"
     command = [
         sys.executable,
         "-m",
         "intentbot.train",
-        *data.overrides,
+        *data.overrides_for(seed),
+        *extra,
         f"seed={seed}",
         f"export={str(export).lower()}",
         "progress_bar=false",

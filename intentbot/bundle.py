@@ -5,7 +5,8 @@ ONNX graphs written from them (`intentbot.engine.files`), the tokenizer, the lab
 out-of-scope decision, the replies, the resolved training config and its metrics; a model with
 an entity tagging head adds its tags and synonyms (`tags.json`, absent from intent-only
 bundles, those written before entities included) and, when it reads known-name features, its
-gazetteer (`gazetteer.json`). Nothing is ever unpickled. net.json says the format
+gazetteer (`gazetteer.json`); one with a linear n-gram path its n-gram vocabulary
+(`ngrams.json`). Nothing is ever unpickled. net.json says the format
 (`intentbot.bundle_format`); an older bundle is brought up to today's as it is read
 (`intentbot.bundle_upgrades`), so reading here knows today's files only.
 
@@ -28,6 +29,7 @@ from intentbot.bundle_upgrades import upgraded
 from intentbot.engine.files import GraphFileError, Graphs, read_graphs, write_graphs
 from intentbot.gazetteer import Gazetteer
 from intentbot.labels import LabelSet
+from intentbot.ngrams import NgramVocabulary
 from intentbot.oos import OosDecision
 from intentbot.tagging import TagSet
 from intentbot.tokenizer import IntentTokenizer
@@ -37,15 +39,16 @@ if TYPE_CHECKING:
 
 TOKENIZER, LABELS = "tokenizer.json", "labels.json"
 DECISION, REPLIES, CONFIG, METRICS = "decision.json", "replies.json", "config.json", "metrics.json"
-TAGS, GAZETTEER = "tags.json", "gazetteer.json"
+TAGS, GAZETTEER, NGRAMS = "tags.json", "gazetteer.json", "ngrams.json"
 
 
 @dataclass
 class Bundle:
     """A trained model and everything needed to answer with it; `tag_set` names the tagging
     head's outputs (None: an intent-only model), `synonyms` map lower-cased entity text to its
-    value, `gazetteer` finds the known names the network reads (None: it reads none). `net` is
-    None in a bundle read from `folder` until `network()` reads it."""
+    value, `gazetteer` finds the known names the network reads (None: it reads none), `ngrams`
+    weighs the n-grams its linear path reads (None: it has none). `net` is None in a bundle
+    read from `folder` until `network()` reads it."""
 
     net: IntentNet | None
     tokenizer: IntentTokenizer
@@ -58,6 +61,7 @@ class Bundle:
     tag_set: TagSet | None = None
     synonyms: dict[str, str] = field(default_factory=dict)
     gazetteer: Gazetteer | None = None
+    ngrams: NgramVocabulary | None = None
     folder: Path | None = None
     _graphs: Graphs | None = field(default=None, init=False, repr=False)
 
@@ -128,6 +132,9 @@ def write_bundle(bundle: Bundle, folder: Path) -> None:
     if bundle.gazetteer is not None:
         record = bundle.gazetteer.to_dict()
         (folder / GAZETTEER).write_text(json.dumps(record, indent=1, ensure_ascii=False))
+    if bundle.ngrams is not None:
+        record = bundle.ngrams.to_dict()
+        (folder / NGRAMS).write_text(json.dumps(record, ensure_ascii=False))
 
 
 def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
@@ -137,7 +144,12 @@ def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
     folder = upgraded(folder, tag)
     net = read_json(folder / NET)
     num_tags, width = net.get("num_tags", 0), net.get("gazetteer_width", 0)
-    for key, count in (("num_tags", num_tags), ("gazetteer_width", width)):
+    grams = net.get("ngram_features", 0)
+    for key, count in (
+        ("num_tags", num_tags),
+        ("gazetteer_width", width),
+        ("ngram_features", grams),
+    ):
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise BundleError(f"{folder / NET}: {key} is {count!r}, not a count")
     try:
@@ -162,6 +174,7 @@ def read_bundle(folder: Path, tag: str | None = None) -> Bundle:
         tag_set=tag_set,
         synonyms=synonyms,
         gazetteer=_read_gazetteer(folder / GAZETTEER, width) if width else None,
+        ngrams=_read_ngrams(folder / NGRAMS, grams) if grams else None,
         folder=folder,
     )
     bundle._graphs = graphs
@@ -207,6 +220,20 @@ def _read_gazetteer(path: Path, width: int) -> Gazetteer:
             "(net.json); the files come from different models"
         )
     return gazetteer
+
+
+def _read_ngrams(path: Path, rows: int) -> NgramVocabulary:
+    """The n-gram vocabulary of a network whose n-gram table has `rows` rows."""
+    try:
+        ngrams = NgramVocabulary.from_dict(read_json(path))
+    except ValueError as error:
+        raise BundleError(f"{path}: not an n-gram vocabulary ({error})") from None
+    if len(ngrams) != rows:
+        raise BundleError(
+            f"{path}: {len(ngrams)} n-gram rows for a network with {rows} (net.json); the "
+            "files come from different models"
+        )
+    return ngrams
 
 
 def _read_decision(path: Path) -> OosDecision:

@@ -2,7 +2,8 @@
 with `num_tags` a linear tagging head on the per-token outputs -> BIO tag logits; with
 `gazetteer_width`, each token's known-name features (`intentbot.gazetteer`) are read by the first
 recurrent layer beside its embedding; with `embedding_projection`, the embeddings are mapped to
-that width first.
+that width first; with `ngram_features`, a linear n-gram path (`intentbot.ngrams`) adds its
+logits to the head's.
 
 Plain torch: training, evaluation and serving all run this one module.
 """
@@ -45,6 +46,8 @@ class NetConfig:
     # graph folds it into the embedding table, so serving pays for the narrower first layer
     # only (wide pretrained embeddings: most of that layer's arithmetic is their input term)
     embedding_projection: int = 0
+    # > 0: rows of the linear n-gram path's table (`NgramVocabulary`'s length); 0: no path
+    ngram_features: int = 0
 
     def to_dict(self) -> dict:
         """Plain JSON-able values: for net.json and the checkpoint's hyperparameters."""
@@ -57,6 +60,13 @@ class NetConfig:
         return cls(
             **{**record, "encoder": EncoderConfig(**record["encoder"]), "head": HeadConfig(**head)}
         )
+
+
+class Grams(NamedTuple):
+    """The n-grams of a batch as the network reads them (`intentbot.ngrams.NgramBag`)."""
+
+    ids: torch.Tensor  # (B, N) table rows, 0 on padding
+    weights: torch.Tensor  # (B, N) TF-IDF weights, 0 on padding
 
 
 class Outputs(NamedTuple):
@@ -99,24 +109,48 @@ class IntentNet(nn.Module):
             self.tagger = nn.Linear(config.encoder.output_size, config.num_tags)
         else:
             self.tagger = None
+        self.ngrams = None
+        if config.ngram_features:
+            # a linear classifier of the n-grams, one logit per intent from each row; starts
+            # at zero, so the n-grams' part grows from nothing as the encoder's does
+            self.ngrams = nn.EmbeddingBag(
+                config.ngram_features, config.num_classes, mode="sum", padding_idx=0
+            )
+            nn.init.zeros_(self.ngrams.weight)
 
     def forward(
-        self, ids: torch.Tensor, lengths: torch.Tensor, matches: torch.Tensor | None = None
+        self,
+        ids: torch.Tensor,
+        lengths: torch.Tensor,
+        matches: torch.Tensor | None = None,
+        grams: Grams | None = None,
     ) -> torch.Tensor:
-        """(B, T) ids, (B,) lengths and, with a gazetteer, (B, T, G) known-name features (None:
-        no token is part of a known name) -> (B, C) logits; no tags computed."""
-        return self.head(self.encoder(self._embed(ids, matches), lengths))
+        """(B, T) ids, (B,) lengths, with a gazetteer (B, T, G) known-name features (None: no
+        token is part of a known name) and with an n-gram path the batch's `Grams` (None: no
+        n-gram known) -> (B, C) logits; no tags computed."""
+        return self._intents(self.encoder(self._embed(ids, matches), lengths), grams)
 
     def outputs(
-        self, ids: torch.Tensor, lengths: torch.Tensor, matches: torch.Tensor | None = None
+        self,
+        ids: torch.Tensor,
+        lengths: torch.Tensor,
+        matches: torch.Tensor | None = None,
+        grams: Grams | None = None,
     ) -> Outputs:
         """`forward`'s inputs -> intent logits (B, C) and, with a tagging head, tag logits
         (B, T, K) from the same encoder pass."""
         if self.tagger is None:
-            return Outputs(self(ids, lengths, matches), None)
+            return Outputs(self(ids, lengths, matches, grams), None)
         # (B, F) pooled and (B, T, F) per token, from one pass
         pooled, tokens = self.encoder.encode(self._embed(ids, matches), lengths)
-        return Outputs(self.head(pooled), self.tagger(self.tag_dropout(tokens)))
+        return Outputs(self._intents(pooled, grams), self.tagger(self.tag_dropout(tokens)))
+
+    def _intents(self, pooled: torch.Tensor, grams: Grams | None) -> torch.Tensor:
+        """(B, F) pooled encoder outputs -> (B, C) logits: the head's, plus the n-gram path's."""
+        logits = self.head(pooled)
+        if self.ngrams is None or grams is None:
+            return logits
+        return logits + self.ngrams(grams.ids, per_sample_weights=grams.weights)
 
     def _embed(self, ids: torch.Tensor, matches: torch.Tensor | None) -> torch.Tensor:
         """(B, T) ids -> (B, T, E) embeddings (E: the projection's width, with one), with word

@@ -69,6 +69,7 @@ class Predictor:
         self.labels = bundle.labels
         self.tag_set, self.synonyms = bundle.tag_set, bundle.synonyms
         self.gazetteer = bundle.gazetteer
+        self.ngrams = bundle.ngrams
         self.batch_size = batch_size
         # Texts of similar length share a chunk, so a chunk pads little: same decisions on all
         # 5,500 CLINC150 test utterances, faster in batches (see BENCHMARKS.md).
@@ -114,11 +115,12 @@ class Predictor:
         chunks, found = [], []
         for start in range(0, len(texts), self.batch_size):
             chunk = [texts[index] for index in order[start : start + self.batch_size]]
+            grams = self.ngrams.bag(chunk) if self.ngrams is not None else None
             if not tagging and self.gazetteer is None:
-                chunks.append(self.engine(*self.tokenizer.encode(chunk)).intents)
+                chunks.append(self.engine(*self.tokenizer.encode(chunk), None, grams).intents)
                 continue
             ids, lengths, offsets = self.tokenizer.encode_with_offsets(chunk)
-            intents, tags = self.engine(ids, lengths, self.matches(chunk, offsets))
+            intents, tags = self.engine(ids, lengths, self.matches(chunk, offsets), grams)
             chunks.append(intents)
             if tagging:
                 found += decode(tags, lengths, offsets, chunk, self.tag_set, self.synonyms)

@@ -30,6 +30,7 @@ from intentbot.console import make_console, print_step
 from intentbot.gazetteer import Gazetteer
 from intentbot.labels import LabelSet
 from intentbot.model import HeadConfig, NetConfig
+from intentbot.ngrams import NgramConfig, NgramVocabulary
 from intentbot.oos import OosDecision
 from intentbot.predictor import Predictor
 from intentbot.pretrained import (
@@ -45,6 +46,7 @@ from intentbot.store import export_bundle
 from intentbot.tagging import TagSet
 from intentbot.tokenizer import IntentTokenizer
 from intentbot.training.averaging import MovingAverage
+from intentbot.training.budget import batch_size, planned_epochs
 from intentbot.training.calibration import fit_temperature, fit_threshold
 from intentbot.training.curves import plot_curves
 from intentbot.training.datamodule import IntentDataModule
@@ -78,6 +80,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
             gazetteer = Gazetteer.from_examples(splits.train, tag_set, splits.lookups)
             _log("gazetteer", f"{gazetteer.size} known names")
 
+    ngrams = _ngrams(cfg, splits)
     encoder = instantiate(cfg.encoder)
     net_config = NetConfig(
         vocab_size=tokenizer.vocab_size,
@@ -92,6 +95,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         num_tags=len(tag_set) if tag_set else 0,
         gazetteer_width=gazetteer.width if gazetteer else 0,
         embedding_projection=cfg.model.embedding_projection or 0,
+        ngram_features=len(ngrams) if ngrams else 0,
     )
     module = IntentTrainingModule(
         net_config.to_dict(),
@@ -101,34 +105,21 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     )
     if pretrained:
         module.net.embedding.weight.data.copy_(pretrained.weights)
+    batch = batch_size(cfg.batch_size, len(splits.train))
     datamodule = IntentDataModule(
         splits,
         tokenizer,
         labels,
-        cfg.batch_size,
+        batch,
         cfg.num_workers,
         tag_set,
         cfg.length_pool,
         gazetteer,
+        ngrams,
     )
-    # a joint model picked on intents alone would keep an epoch whose tags are still untrained
-    monitor = cfg.callbacks.entity_monitor if tag_set else cfg.callbacks.monitor
-    checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best-epoch{epoch:02d}",
-        auto_insert_metric_name=False,
-        monitor=monitor,
-        mode="max",
-        save_last=True,
-    )
-    epochs = _planned_epochs(cfg, len(splits.train))
-    # the one-cycle schedule spans `epochs`: no stopping while its learning rate still rises
-    warmup = math.ceil(epochs * cfg.optim.warmup_fraction)
-    callbacks = [
-        *callbacks,
-        checkpoint,
-        EarlyStoppingAfterWarmup(monitor, "max", cfg.callbacks.patience, start_epoch=warmup),
-    ]
+    epochs = _planned_epochs(cfg, len(splits.train), batch)
+    checkpoint, stopping = _selection(cfg, bool(tag_set), len(splits.val_known), epochs, run_dir)
+    callbacks = [*callbacks, checkpoint, *stopping]
     if cfg.callbacks.ema_decay is not None:
         callbacks.append(MovingAverage(cfg.callbacks.ema_decay))
     if cfg.progress_bar:
@@ -152,7 +143,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
 
     if checkpoint.best_model_path:  # none under fast_dev_run
         best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
-        module.load_state_dict(best["state_dict"])
+        module.load_state_dict(module.complete(best["state_dict"]))
         _log("best checkpoint", checkpoint.best_model_path, path=True)
     bundle = Bundle(
         net=module.net.eval(),
@@ -164,6 +155,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         tag_set=tag_set,
         synonyms=splits.synonyms,
         gazetteer=gazetteer,
+        ngrams=ngrams,
     )
     raw = Predictor(bundle)
     bundle.decision = _fit_decision(cfg, raw, splits)
@@ -200,6 +192,51 @@ def _pretrained(source: str | None) -> PretrainedEmbeddings | None:
         return None
 
 
+def _selection(
+    cfg: DictConfig, tagging: bool, val_size: int, epochs: int, run_dir: Path
+) -> tuple[ModelCheckpoint, list[Callback]]:
+    """The checkpoint kept (the best on validation) and early stopping, once the warm-up is
+    over. A validation split under `callbacks.min_val_size` utterances picks by noise (one
+    utterance of 15 is 7 points): such a run trains its whole planned length, whose learning
+    rate anneals to zero, and keeps the last epoch."""
+    folder = run_dir / "checkpoints"
+    if val_size < cfg.callbacks.min_val_size:
+        _log("checkpoint", f"the last epoch's ({val_size} validation utterances: too few to pick)")
+        last = ModelCheckpoint(
+            folder, "last-epoch{epoch:02d}", auto_insert_metric_name=False, save_last=True
+        )
+        return last, []
+    # a joint model picked on intents alone would keep an epoch whose tags are still untrained
+    monitor = cfg.callbacks.entity_monitor if tagging else cfg.callbacks.monitor
+    checkpoint = ModelCheckpoint(
+        dirpath=folder,
+        filename="best-epoch{epoch:02d}",
+        auto_insert_metric_name=False,
+        monitor=monitor,
+        mode="max",
+        save_last=True,
+    )
+    # the one-cycle schedule spans `epochs`: no stopping while its learning rate still rises
+    warmup = math.ceil(epochs * cfg.optim.warmup_fraction)
+    stopping = EarlyStoppingAfterWarmup(monitor, "max", cfg.callbacks.patience, warmup)
+    return checkpoint, [stopping]
+
+
+def _ngrams(cfg: DictConfig, splits: Splits) -> NgramVocabulary | None:
+    """The n-gram vocabulary of the training split (`model.ngrams`; null: no n-gram path)."""
+    if not cfg.model.get("ngrams"):
+        return None
+    config = NgramConfig(
+        **{
+            key: tuple(value) if "orders" in key else value
+            for key, value in cfg.model.ngrams.items()
+        }
+    )
+    ngrams = NgramVocabulary.fit((example.text for example in splits.train), config)
+    _log("n-grams", f"{len(ngrams.grams):,} word and character n-grams")
+    return ngrams
+
+
 # `model.word_dropout: null`: over pretrained embeddings an unseen word already has a vector,
 # and hiding a quarter of the words cost validation accuracy (README "Pretrained embeddings");
 # from scratch [UNK] is all an unseen word gets, and the value there is the one it always had
@@ -215,16 +252,17 @@ def word_dropout(configured: float | None, pretrained: bool) -> float:
     return PRETRAINED_WORD_DROPOUT if pretrained else SCRATCH_WORD_DROPOUT
 
 
-def _planned_epochs(cfg: DictConfig, examples: int) -> int:
-    """trainer.max_epochs, or the whole epochs that `budget.steps` optimizer steps take, within
-    the budget's bounds: a run costs about the same on 2,000 utterances as on 20,000. Never
-    under a `trainer.min_epochs` the user set: the learning rate schedule spans these epochs."""
-    asked = cfg.trainer.get("min_epochs") or 0
-    if cfg.trainer.max_epochs is not None:
-        return max(cfg.trainer.max_epochs, asked)
-    batches = math.ceil(examples / cfg.batch_size)
-    planned = math.ceil(cfg.budget.steps / batches)
-    return max(min(max(planned, cfg.budget.min_epochs), cfg.budget.max_epochs), asked)
+def _planned_epochs(cfg: DictConfig, examples: int, batch: int) -> int:
+    """`planned_epochs` from the run's config."""
+    budget = cfg.budget
+    return planned_epochs(
+        examples,
+        batch,
+        budget.steps,
+        (budget.min_epochs, budget.max_epochs),
+        cfg.trainer.max_epochs,
+        cfg.trainer.get("min_epochs"),
+    )
 
 
 def _vocabulary(

@@ -22,6 +22,7 @@ from bench.servers import free_port
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
 from intentbot.train import train
+from intentbot.training.budget import batch_size
 from tests.conftest import REPO, compose_config
 
 pytestmark = pytest.mark.slow
@@ -53,7 +54,7 @@ def steps_in_first_epoch(run_dir) -> int:
 def steps_with_two_processes(cfg) -> int:
     """Each of 2 processes gets half of the training set (DistributedSampler)."""
     train_size = len(instantiate(cfg.data).train)
-    return math.ceil(math.ceil(train_size / 2) / cfg.batch_size)
+    return math.ceil(math.ceil(train_size / 2) / batch_size(cfg.batch_size, train_size))
 
 
 def train_command(run_dir: Path, *overrides: str) -> list[str]:

@@ -29,6 +29,7 @@ from intentbot.engine.runtime import (
     onnx_session,
 )
 from intentbot.model import IntentNet, NetConfig
+from intentbot.ngrams import NgramBag
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
 from intentbot.weights import read_network, write_network
@@ -45,8 +46,10 @@ def random_net(
     top_hidden_size: int | None = None,
     projection: int = 0,
     names: int = 0,
+    grams: int = 0,
 ) -> IntentNet:
-    """`projection`: the embeddings' projected width; `names`: known-name feature columns."""
+    """`projection`: the embeddings' projected width; `names`: known-name feature columns;
+    `grams`: rows of the n-gram path's table (random, where training would start it at 0)."""
     torch.manual_seed(0)
     encoder = EncoderConfig(
         kind=kind,
@@ -64,8 +67,12 @@ def random_net(
         num_tags=num_tags,
         gazetteer_width=names,
         embedding_projection=projection,
+        ngram_features=grams,
     )
-    return IntentNet(config).eval()
+    net = IntentNet(config)
+    if grams:
+        torch.nn.init.normal_(net.ngrams.weight)
+    return net.eval()
 
 
 def padded_batch(lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +98,16 @@ def assert_same_outputs(got: EngineOutput, expected: EngineOutput, lengths: np.n
         assert got.tags.choices[real].tolist() == expected.tags.choices[real].tolist()
 
 
+def random_bag(texts: int, grams: int) -> NgramBag:
+    """Up to 6 random n-grams a text, padding after them (the first text has none)."""
+    generator = np.random.default_rng(3)
+    ids = generator.integers(1, grams, (texts, 6), dtype=np.int64)
+    ids[np.arange(6)[None, :] >= generator.integers(1, 7, texts)[:, None]] = 0
+    ids[0] = 0
+    weights = np.where(ids > 0, generator.random(ids.shape), 0.0).astype(np.float32)
+    return NgramBag(ids, weights)
+
+
 # (num_layers, top_hidden_size): one layer, two alike, and a narrower top layer of its own
 STACKS = ((1, None), (2, None), (2, 5))
 
@@ -113,6 +130,39 @@ def test_graph_computes_what_torch_computes(
     answers = onnx_session(to_onnx(net, fold))(ids, lengths)
     assert len(answers) == (4 if num_tags else 1)  # an intent-only graph stays as it was
     assert_same_outputs(EngineOutput.of(answers), torch_engine(net)(ids, lengths), lengths)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fold", "num_tags"), list(itertools.product(KINDS, (False, True), (0, TAGS)))
+)
+def test_the_ngram_path_adds_what_torch_adds(kind: str, fold: bool, num_tags: int) -> None:
+    """The graph reads the n-grams as torch's EmbeddingBag does: each row times its weight,
+    summed into the logits; a text without known n-grams gets the encoder's logits alone, and
+    no n-grams passed at all means none known."""
+    net = random_net(kind, "max", num_tags=num_tags, grams=40)
+    ids, lengths = padded_batch([5, 1, 3, 5, 2])
+    bag = random_bag(len(ids), 40)
+    session = onnx_session(to_onnx(net, fold))
+    expected = torch_engine(net)(ids, lengths, None, bag)
+    assert_same_outputs(EngineOutput.of(session(ids, lengths, None, bag)), expected, lengths)
+    without = EngineOutput.of(session(ids, lengths)).intents
+    encoder_only = net.head(
+        net.encoder(net.embedding(torch.from_numpy(ids)), torch.from_numpy(lengths))
+    )
+    np.testing.assert_allclose(without, encoder_only.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(without[0], expected.intents[0], atol=1e-5)  # no n-gram: same
+    assert not np.allclose(without[1:], expected.intents[1:], atol=1e-3)
+
+
+def test_the_grouped_batch_path_cuts_the_ngrams_with_the_texts() -> None:
+    """A batch answered in length groups gives each text its own n-grams back in order."""
+    net = random_net("gru", "max", grams=40)
+    lengths = list(np.random.default_rng(4).integers(1, 9, GROUP + 7))
+    ids, lengths = padded_batch(lengths)
+    bag = random_bag(len(ids), 40)
+    engine = OnnxEngine(graphs_of(net), threads=2)
+    expected = torch_engine(net)(ids, lengths, None, bag)
+    assert_same_outputs(engine(ids, lengths, None, bag), expected, lengths)
 
 
 @pytest.mark.parametrize(("kind", "fold"), list(itertools.product(KINDS, (False, True))))

@@ -17,6 +17,7 @@ from intentbot.labels import LabelSet
 from intentbot.splits import Splits
 from intentbot.tokenizer import IntentTokenizer
 from intentbot.train import _majority_note, _planned_epochs, train
+from intentbot.training.budget import batch_size
 from intentbot.training.datamodule import IntentDataModule
 from intentbot.training.stopping import EarlyStoppingAfterWarmup
 from tests.conftest import compose_config
@@ -121,7 +122,7 @@ class ScheduleProbe(Callback):
         (("budget.steps=10", "budget.min_epochs=5"), 5, 0),
         (("trainer.max_epochs=30",), 30, 0),
         (("trainer.max_epochs=30", "trainer.min_epochs=45"), 45, 45),
-        (("trainer.min_epochs=7",), 40, 7),
+        (("trainer.min_epochs=7",), 80, 7),
     ],
 )
 def test_the_lr_schedule_and_early_stopping_follow_the_budget_asked_for(
@@ -129,7 +130,8 @@ def test_the_lr_schedule_and_early_stopping_follow_the_budget_asked_for(
 ):
     """100 utterances, batches of 64: 2 batches an epoch; the default budget gives 40 epochs."""
     probe = ScheduleProbe()
-    cfg = compose_config(*TINY, *data(tmp_path, rows("a", 50) + rows("b", 50)), *overrides)
+    files = data(tmp_path, rows("a", 50) + rows("b", 50))
+    cfg = compose_config(*TINY, *files, "batch_size=64", "callbacks.min_val_size=0", *overrides)
     with pytest.raises(Abort):
         train(cfg, tmp_path / "run", callbacks=[probe])
     assert probe.seen == {
@@ -142,9 +144,20 @@ def test_the_lr_schedule_and_early_stopping_follow_the_budget_asked_for(
 
 
 def test_a_user_min_epochs_raises_the_planned_epochs():
-    assert _planned_epochs(compose_config("trainer.min_epochs=50"), 2_000) == 50
-    assert _planned_epochs(compose_config("trainer.min_epochs=5"), 2_000) == 40
-    assert _planned_epochs(compose_config("trainer.max_epochs=7", "trainer.min_epochs=9"), 10) == 9
+    assert _planned_epochs(compose_config("trainer.min_epochs=90"), 2_000, 64) == 90
+    assert _planned_epochs(compose_config("trainer.min_epochs=5"), 2_000, 64) == 79
+    both = compose_config("trainer.max_epochs=7", "trainer.min_epochs=9")
+    assert _planned_epochs(both, 10, 64) == 9
+
+
+@pytest.mark.parametrize(
+    ("examples", "expected"), [(35, 8), (135, 8), (270, 16), (600, 32), (1_024, 64), (15_000, 64)]
+)
+def test_small_data_gets_batches_small_enough_for_sixteen_steps_an_epoch(examples, expected):
+    assert batch_size(None, examples) == expected
+    assert batch_size(48, examples) == 48  # a number set by the user is used as it is
+    if examples >= 16 * 8:
+        assert math.ceil(examples / expected) >= 16
 
 
 def test_early_stopping_waits_for_the_warm_up_to_end(tmp_path):
@@ -158,8 +171,30 @@ def test_early_stopping_waits_for_the_warm_up_to_end(tmp_path):
         "optim.lr=1e-12",
         "optim.warmup_fraction=0.5",
         "callbacks.patience=1",
+        "callbacks.min_val_size=0",
     )
     assert train(cfg, tmp_path / "run")["epochs"] == 12  # 10 warming up, 1 best, 1 worse
+
+
+def test_a_validation_split_too_small_to_choose_on_keeps_the_whole_run_s_last_epoch(tmp_path):
+    """24 validation utterances (under callbacks.min_val_size): no early stopping, though
+    validation never improves (lr 1e-12), and the model exported is the last epoch's; with the
+    bar at 24 the same run stops early."""
+    train_rows, val_rows = rows("a", 12) + rows("b", 12), rows("a", 24, 12) + rows("b", 24, 12)
+    overrides = (
+        *TINY,
+        *data(tmp_path, train_rows, val=val_rows),
+        "trainer.max_epochs=6",
+        "optim.lr=1e-12",
+        "callbacks.patience=1",
+    )
+    cfg = compose_config(*overrides)
+    assert cfg.callbacks.min_val_size == 100
+    assert train(cfg, tmp_path / "run")["epochs"] == 6
+    kept = {path.name for path in (tmp_path / "run" / "checkpoints").glob("*.ckpt")}
+    assert kept == {"last-epoch05.ckpt", "last.ckpt"}
+    enough = compose_config(*overrides, "callbacks.min_val_size=24")
+    assert train(enough, tmp_path / "enough")["epochs"] < 6
 
 
 def test_a_model_no_better_than_the_majority_ends_the_run_with_a_warning(tmp_path, capsys):

@@ -62,6 +62,10 @@ def test_training_starts_from_the_table_and_keeps_it_frozen(tmp_path: Path):
         bundle.network().embedding.weight.shape == table.shape
     )  # embedding_dim came from the table
     assert torch.equal(bundle.network().embedding.weight, table)  # frozen: never trained
+    # checkpoints leave the frozen table out (it is the bundle's, rebuilt from the source)
+    for saved in (tmp_path / "run" / "checkpoints").glob("*.ckpt"):
+        state = torch.load(saved, map_location="cpu", weights_only=True)["state_dict"]
+        assert "net.embedding.weight" not in state and "net.head.1.weight" in state
     assert bundle.tokenizer.vocab_size == table.size(0)
     # the pretrained vocabulary, its own start token ([CLS]) first
     assert bundle.tokenizer.tokens("What time is it?") == ["[CLS]", "what", "time", "is", "it", "?"]

@@ -11,6 +11,7 @@ import pytest
 from lightning.pytorch.callbacks import Callback
 
 from intentbot.train import _planned_epochs, train, word_dropout
+from intentbot.training.budget import batch_size
 from tests.conftest import REPO, compose_config
 from tests.helpers import run_cli
 
@@ -131,13 +132,15 @@ def test_same_seed_and_data_give_the_same_figures_in_two_processes(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("examples", "epochs"), [(100, 40), (2_000, 40), (20_000, 8), (1_000_000, 3)]
+    ("examples", "epochs"), [(100, 80), (2_000, 79), (20_000, 8), (1_000_000, 3)]
 )
 def test_the_budget_gives_about_the_same_steps_whatever_the_size(examples, epochs):
+    """Batches of 8 for 100 utterances (13 an epoch: the epoch cap binds), 64 from 1,024 on."""
     cfg = compose_config()
     assert cfg.trainer.max_epochs is None and cfg.budget.steps == 2500
-    assert _planned_epochs(cfg, examples) == epochs
-    assert _planned_epochs(compose_config("trainer.max_epochs=7"), examples) == 7
+    batch = batch_size(cfg.batch_size, examples)
+    assert _planned_epochs(cfg, examples, batch) == epochs
+    assert _planned_epochs(compose_config("trainer.max_epochs=7"), examples, batch) == 7
 
 
 def test_word_dropout_left_null_follows_the_embeddings():

@@ -26,6 +26,8 @@ from safetensors.numpy import save_file
 
 FORMS = ("fused", "folded")
 MATCHES = "matches"  # the graph input of a network that reads known-name features, (B, T, G)
+# the graph inputs of a network with a linear n-gram path: n-gram rows and weights (B, N)
+GRAMS, GRAM_WEIGHTS = "grams", "gram_weights"
 # a tagging head's graph outputs: logits (B, T, K), then each token's most likely tag and its
 # probability (B, T), which graphs written before them lack
 TAGS, TAG_CHOICES, TAG_CONFIDENCES = "tags", "tag_choices", "tag_confidences"

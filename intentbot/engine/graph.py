@@ -10,7 +10,9 @@ with the first layer folded into a lookup table (`fold=True`, `intentbot.engine.
 of the arithmetic, fastest for batches).
 
 Inputs: `ids` (B, T) int64 and `lengths` (B,) int64, as `IntentTokenizer.encode` gives them,
-and for a network with a gazetteer `matches` (B, T, G) float32, its known-name features.
+for a network with a gazetteer `matches` (B, T, G) float32, its known-name features, and for
+one with an n-gram path `grams` (B, N) int64 and `gram_weights` (B, N) float32
+(`intentbot.ngrams.NgramBag`).
 Outputs: `logits` (B, C) float32 and, when the net has a tagging head, `tags` (B, T, K) float32
 from the top layer's per-token outputs, then `tag_choices` (B, T) int64 and `tag_confidences`
 (B, T) float32, each token's most likely tag and its probability (padding holds anything).
@@ -27,12 +29,15 @@ from torch import nn
 
 from intentbot.engine.builder import GraphBuilder, batch_features
 from intentbot.engine.files import (
+    GRAM_WEIGHTS,
+    GRAMS,
     MATCHES,
     TAG_CHOICES,
     TAG_CONFIDENCES,
     TAGS,
     Graphs,
     OnnxModel,
+    TableSource,
 )
 from intentbot.engine.folded import embedding_source, folded_first_layer, table_bytes
 from intentbot.engine.kinds import kind_of
@@ -72,7 +77,10 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
     for rnn, layer in net.encoder.recurrences()[1 if fold else 0 :]:
         sequence, final_state = _recurrent_layer(graph, rnn, layer, sequence, lengths32)
     pooled = _pool(graph, net, sequence, final_state, mask)
-    graph.nodes.append(helper.make_node("Identity", [_head(graph, net.head, pooled)], ["logits"]))
+    logits = _head(graph, net.head, pooled)
+    if net.ngrams is not None:
+        logits = graph.op("Add", [logits, _ngram_logits(graph, weights)])
+    graph.nodes.append(helper.make_node("Identity", [logits], ["logits"]))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])]
     if net.tagger is not None:
         outputs += _tag_outputs(graph, _tags(graph, net, sequence))
@@ -84,6 +92,7 @@ def to_onnx(net: IntentNet, fold: bool = False) -> OnnxModel:
                 helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "time"]),
                 helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]),
                 *_matches_input(net),
+                *_grams_inputs(net),
                 *(
                     helper.make_tensor_value_info(name, TensorProto.FLOAT, list(array.shape))
                     for name, array in graph.tables.items()
@@ -104,6 +113,24 @@ def _matches_input(net: IntentNet) -> list[onnx.ValueInfoProto]:
     if not width:
         return []
     return [helper.make_tensor_value_info(MATCHES, TensorProto.FLOAT, ["batch", "time", width])]
+
+
+def _grams_inputs(net: IntentNet) -> list[onnx.ValueInfoProto]:
+    """The n-gram rows and weights, for a network with an n-gram path."""
+    if net.ngrams is None:
+        return []
+    return [
+        helper.make_tensor_value_info(GRAMS, TensorProto.INT64, ["batch", "grams"]),
+        helper.make_tensor_value_info(GRAM_WEIGHTS, TensorProto.FLOAT, ["batch", "grams"]),
+    ]
+
+
+def _ngram_logits(graph: GraphBuilder, weights: dict[str, np.ndarray]) -> str:
+    """(B, C): the n-gram path, each n-gram's row of the table times its weight, summed."""
+    table = graph.table(TableSource("ngrams.weight"), weights, "ngrams")  # (V, C)
+    rows = graph.op("Gather", [table, GRAMS])  # (B, N, C)
+    weighted = graph.op("Mul", [rows, graph.op("Unsqueeze", [GRAM_WEIGHTS, graph.ints(2)])])
+    return graph.op("ReduceSum", [weighted, graph.ints(1)], keepdims=0)
 
 
 def _mask(graph: GraphBuilder, ids_tb: str) -> str:

@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from intentbot.engine.files import MATCHES, GraphFileError, Graphs, OnnxModel
+from intentbot.engine.files import GRAM_WEIGHTS, GRAMS, MATCHES, GraphFileError, Graphs, OnnxModel
+from intentbot.ngrams import NgramBag
 from intentbot.tagging import TagScores
 
 FOLDED_FROM = 4  # texts per call from which the folded graph is faster (BENCHMARKS.md)
@@ -51,8 +52,8 @@ class EngineOutput(NamedTuple):
         return cls(logits, TagScores(tags, choices, confidences))
 
 
-# (ids, lengths, known-name features or None) -> logits (and tags)
-Engine = Callable[[np.ndarray, np.ndarray, np.ndarray | None], EngineOutput]
+# (ids, lengths, known-name features or None, n-grams or None) -> logits (and tags)
+Engine = Callable[[np.ndarray, np.ndarray, np.ndarray | None, NgramBag | None], EngineOutput]
 Session = Callable[..., list[np.ndarray]]  # the same arguments -> logits (and tags)
 
 
@@ -73,16 +74,24 @@ class OnnxEngine:
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
     def __call__(
-        self, ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None = None
+        self,
+        ids: np.ndarray,
+        lengths: np.ndarray,
+        matches: np.ndarray | None = None,
+        grams: NgramBag | None = None,
     ) -> EngineOutput:
         if self._folded is None or len(ids) < FOLDED_FROM:
-            answers = self._fused(ids, lengths, matches)
+            answers = self._fused(ids, lengths, matches, grams)
         else:
-            answers = self._grouped(ids, lengths, matches)
+            answers = self._grouped(ids, lengths, matches, grams)
         return EngineOutput.of(answers)
 
     def _grouped(
-        self, ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None
+        self,
+        ids: np.ndarray,
+        lengths: np.ndarray,
+        matches: np.ndarray | None,
+        grams: NgramBag | None,
     ) -> list[np.ndarray]:
         order = np.argsort(lengths, kind="stable")
         groups = [order[start : start + GROUP] for start in range(0, len(order), GROUP)]
@@ -91,7 +100,8 @@ class OnnxEngine:
             group_lengths = lengths[group]
             steps = group_lengths.max()
             known = None if matches is None else matches[group, :steps]
-            return self._folded(ids[group, :steps], group_lengths, known)
+            group_grams = None if grams is None else grams.rows(group)
+            return self._folded(ids[group, :steps], group_lengths, known, group_grams)
 
         answers = list(self._pool.map(run, groups) if self._pool else map(run, groups))
         merged = []
@@ -138,9 +148,9 @@ def faster(first: Session, second: Session, margin: float = 1.0) -> Session:
 
 def onnx_session(model: OnnxModel, threads: int = 1) -> Session:
     """A session with `threads` inside each operator, as a function of (ids, lengths, known-name
-    features) -> its outputs; features None, or absent, mean no token is part of a known name
-    (zeros, for a graph that reads them). Batches run one-thread sessions side by side instead
-    (`OnnxEngine._grouped`)."""
+    features, n-grams) -> its outputs; features None, or absent, mean no token is part of a known
+    name (zeros, for a graph that reads them), and n-grams None that no n-gram is known.
+    Batches run one-thread sessions side by side instead (`OnnxEngine._grouped`)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -156,15 +166,26 @@ def onnx_session(model: OnnxModel, threads: int = 1) -> Session:
         raise GraphFileError(message) from None
 
     names = [output.name for output in session.get_outputs()]  # logits, then tags if any
-    widths = [item.shape[2] for item in session.get_inputs() if item.name == MATCHES]
+    inputs = {item.name: item for item in session.get_inputs()}
+    widths = [inputs[MATCHES].shape[2]] if MATCHES in inputs else []
+    reads_grams = GRAMS in inputs
 
     def run(
-        ids: np.ndarray, lengths: np.ndarray, matches: np.ndarray | None = None
+        ids: np.ndarray,
+        lengths: np.ndarray,
+        matches: np.ndarray | None = None,
+        grams: NgramBag | None = None,
     ) -> list[np.ndarray]:
         feed = {"ids": ids, "lengths": lengths, **model.tables}
         if widths:
             known = np.zeros((*ids.shape, widths[0]), np.float32) if matches is None else matches
             feed[MATCHES] = known
+        if reads_grams:
+            if grams is None:  # no n-gram known: one padding row of weight 0 each
+                grams = NgramBag(
+                    np.zeros((len(ids), 1), np.int64), np.zeros((len(ids), 1), np.float32)
+                )
+            feed[GRAMS], feed[GRAM_WEIGHTS] = grams
         return session.run(names, feed)
 
     return run

@@ -1,5 +1,6 @@
 """Tokenized splits as DataLoaders: tokenize once, pad per batch; with a tag set, per-token BIO
-targets beside the intents, and with a gazetteer each token's known-name features."""
+targets beside the intents, with a gazetteer each token's known-name features, and with an
+n-gram vocabulary each utterance's weighted n-grams."""
 
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ from torch.utils.data import DataLoader, RandomSampler
 from intentbot.examples import Example
 from intentbot.gazetteer import Gazetteer
 from intentbot.labels import LabelSet
+from intentbot.model import Grams
+from intentbot.ngrams import NgramVocabulary
 from intentbot.splits import Splits
 from intentbot.tagging import IGNORE, TagSet
 from intentbot.tokenizer import IntentTokenizer
 from intentbot.training.bucketing import LengthBucketSampler
 
-# ids (T,), intent, tag ids (T,) or None, known-name features (T, G) or None
-Item = tuple[torch.Tensor, int, torch.Tensor | None, torch.Tensor | None]
+# ids (T,), intent, tag ids (T,) or None, known-name features (T, G) or None, n-gram ids and
+# weights (N,) or None
+Item = tuple[
+    torch.Tensor, int, torch.Tensor | None, torch.Tensor | None, tuple[torch.Tensor, ...] | None
+]
 
 
 class Batch(NamedTuple):
@@ -30,6 +36,7 @@ class Batch(NamedTuple):
     targets: torch.Tensor  # (B,) intent indices
     tags: torch.Tensor | None  # (B, T) tag ids, IGNORE on [BOS] and padding
     matches: torch.Tensor | None = None  # (B, T, G) known-name features, with a gazetteer
+    grams: Grams | None = None  # (B, N) n-gram ids and weights, with an n-gram vocabulary
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -46,8 +53,17 @@ class EncodedDataset(torch.utils.data.Dataset):
         tag_set: TagSet | None = None,
         gazetteer: Gazetteer | None = None,
         own_names_out: bool = False,
+        ngrams: NgramVocabulary | None = None,
     ) -> None:
         texts = [example.text for example in examples]
+        self.grams: list[tuple[torch.Tensor, ...]] | None = None
+        if ngrams is not None:
+            bag = ngrams.bag(texts)
+            counts = (bag.ids != 0).sum(axis=1).clip(min=1).tolist()  # a padding row at least
+            self.grams = [
+                (torch.from_numpy(ids[:count]), torch.from_numpy(weights[:count]))
+                for ids, weights, count in zip(bag.ids, bag.weights, counts, strict=True)
+            ]
         self.tags: list[torch.Tensor] | None = None
         self.matches: list[torch.Tensor] | None = None
         if tag_set is None:
@@ -81,12 +97,13 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> Item:
         tags = self.tags[index] if self.tags is not None else None
         matches = self.matches[index] if self.matches is not None else None
-        return self.sequences[index], int(self.targets[index]), tags, matches
+        grams = self.grams[index] if self.grams is not None else None
+        return self.sequences[index], int(self.targets[index]), tags, matches, grams
 
     def collate(self, items: list[Item]) -> Batch:
         """Pad to the batch's longest text only: ids (B, T), lengths (B,), targets (B,), tags
-        (B, T) and known-name features (B, T, G) as floats."""
-        sequences, targets, tags, matches = zip(*items, strict=True)
+        (B, T), known-name features (B, T, G) as floats and the n-grams (B, N)."""
+        sequences, targets, tags, matches, grams = zip(*items, strict=True)
         ids = pad_sequence(list(sequences), batch_first=True, padding_value=self.pad_id)
         lengths = torch.tensor([len(sequence) for sequence in sequences])
         padded_tags = None
@@ -95,7 +112,14 @@ class EncodedDataset(torch.utils.data.Dataset):
         padded_matches = None
         if self.matches is not None:
             padded_matches = pad_sequence(list(matches), batch_first=True).float()
-        return Batch(ids, lengths, torch.tensor(targets), padded_tags, padded_matches)
+        padded_grams = None
+        if self.grams is not None:
+            gram_ids, gram_weights = zip(*grams, strict=True)
+            padded_grams = Grams(
+                pad_sequence(list(gram_ids), batch_first=True),
+                pad_sequence(list(gram_weights), batch_first=True),
+            )
+        return Batch(ids, lengths, torch.tensor(targets), padded_tags, padded_matches, padded_grams)
 
 
 class IntentDataModule(L.LightningDataModule):
@@ -115,8 +139,10 @@ class IntentDataModule(L.LightningDataModule):
         tag_set: TagSet | None = None,
         length_pool: int = 1,
         gazetteer: Gazetteer | None = None,
+        ngrams: NgramVocabulary | None = None,
     ) -> None:
         super().__init__()
+        self.ngrams = ngrams
         self.splits, self.tokenizer, self.labels = splits, tokenizer, labels
         self.tag_set, self.gazetteer = tag_set, gazetteer
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -135,6 +161,7 @@ class IntentDataModule(L.LightningDataModule):
                     self.tag_set,
                     self.gazetteer,
                     own_names_out=name == "train",
+                    ngrams=self.ngrams,
                 )
 
     def _loader(self, name: str, **batching: object) -> DataLoader:
