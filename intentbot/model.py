@@ -26,6 +26,9 @@ class HeadConfig:
     hidden_sizes: tuple[int, ...] = (256,)
     dropout: float = 0.3
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))  # YAML gives lists
+
 
 @dataclass(frozen=True)
 class NetConfig:
@@ -37,7 +40,9 @@ class NetConfig:
     unk_id: int = 1
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
-    embedding_dropout: float = 0.1
+    # a bare network trains without dropout: training sets these from `model.*` (conf/model/),
+    # the one place their defaults live
+    embedding_dropout: float = 0.0
     word_dropout: float = 0.0
     freeze_embedding: bool = False  # pretrained embeddings keep their values
     num_tags: int = 0  # BIO tags of the tagging head (`intentbot.tagging.TagSet`); 0: none

@@ -50,6 +50,7 @@ class NgramConfig:
 
     def __post_init__(self) -> None:
         for name in ("word_orders", "char_orders"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # YAML gives lists
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise ValueError(

@@ -16,9 +16,10 @@ from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.splits import Splits
 from intentbot.tokenizer import IntentTokenizer
-from intentbot.train import _majority_note, _planned_epochs, train
+from intentbot.train import _planned_epochs, train
 from intentbot.training.budget import batch_size
 from intentbot.training.datamodule import IntentDataModule
+from intentbot.training.majority import majority_note
 from intentbot.training.stopping import EarlyStoppingAfterWarmup
 from tests.conftest import compose_config
 
@@ -222,8 +223,8 @@ def test_the_majority_note_compares_top1_with_the_most_frequent_training_intent(
     train_split = [Example(f"t{n}", intent) for n, intent in enumerate("aaabbc")]
     val = [Example("v1", "a"), Example("v2", "b"), Example("v3", "c"), Example("v4", "z")]
     splits = Splits(train_split, val, val)  # z: unseen, left out of the comparison
-    assert _majority_note(predictor_answering("a", "b", "a"), splits, 9, True) is None  # 2/3
-    note = _majority_note(predictor_answering("b", "a", "a"), splits, 9, True)
+    assert majority_note(predictor_answering("a", "b", "a"), splits, 9, True) is None  # 2/3
+    note = majority_note(predictor_answering("b", "a", "a"), splits, 9, True)
     assert note.startswith("the best model's validation accuracy (0.000) is no better than")
     assert "always answering 'a', the most frequent training intent (0.333)" in note
     assert note.endswith(
@@ -234,6 +235,6 @@ def test_the_majority_note_compares_top1_with_the_most_frequent_training_intent(
     tied_val = [Example("v1", "a"), Example("v2", "b"), Example("v3", "b"), Example("v4", "c")]
     tied = Splits([*train_split, Example("t9", "b")], tied_val, tied_val)
     answers = predictor_answering("a", "b", "a", "c")  # 3/4: above either constant answer
-    assert _majority_note(answers, tied, 9, True) is None
-    note = _majority_note(predictor_answering("a", "a", "b", "a"), tied, 9, True)
+    assert majority_note(answers, tied, 9, True) is None
+    note = majority_note(predictor_answering("a", "a", "b", "a"), tied, 9, True)
     assert "(0.500) is no better than always answering 'b', the most frequent" in note

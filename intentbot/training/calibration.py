@@ -1,9 +1,16 @@
-"""Fitting the out-of-scope decision on validation data: the softmax temperature, then the
-confidence threshold (`intentbot.oos.OosDecision` applies them)."""
+"""The `oos` config group and the fitting it names: the softmax temperature, then the
+out-of-scope confidence threshold, both on validation data (`intentbot.oos.OosDecision`
+applies them)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
+
+from intentbot.labels import LabelSet
+from intentbot.oos import OosDecision
 
 
 def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, steps: int = 100) -> float:
@@ -74,3 +81,35 @@ def fit_threshold(
         # of the mean of two independent proportions
         error = (kept * (1 - kept) / in_count + caught * (1 - caught) / oos_count) ** 0.5 / 2
     return float(candidates[score >= best - error].median())
+
+
+@dataclass(frozen=True)
+class OutOfScopeFit:
+    """`conf/oos/*.yaml`: how out-of-scope utterances weigh in training, and how the decision
+    (`OosDecision`) is fitted on validation: the temperature, then the threshold."""
+
+    loss_weight: float
+    calibrate: bool
+    objective: str
+    keep_in_scope: float | None
+    ambiguity_threshold: float
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"oos.objective={self.objective!r} is not one of {OBJECTIVES}")
+
+    def class_weights(self, labels: LabelSet) -> list[float] | None:
+        """`loss_weight` for the out-of-scope class, 1 for the others; None when all are 1."""
+        if labels.oos_index is None or self.loss_weight == 1:
+            return None
+        weights = [1.0] * len(labels)
+        weights[labels.oos_index] = float(self.loss_weight)
+        return weights
+
+    def fit(self, logits: np.ndarray, targets: torch.Tensor, oos_index: int | None) -> OosDecision:
+        """The decision for validation `logits` (N, C) and their `targets` (N,)."""
+        temperature = fit_temperature(torch.from_numpy(logits), targets) if self.calibrate else 1.0
+        # the probabilities the decision will compute: the threshold is fitted on those numbers
+        probs = torch.from_numpy(OosDecision(temperature=temperature).probabilities(logits))
+        threshold = fit_threshold(probs, targets, oos_index, self.keep_in_scope, self.objective)
+        return OosDecision(threshold, self.ambiguity_threshold, temperature)

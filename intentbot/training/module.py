@@ -1,5 +1,6 @@
-"""The LightningModule: IntentNet plus loss, per-stage metrics and the optimiser; a net with a
-tagging head learns intents and BIO tags together (one encoder, two losses)."""
+"""The LightningModule: IntentNet plus loss, per-stage metrics and the optimiser (`optim`
+group); a net with a tagging head learns intents and BIO tags together (one encoder, two
+losses)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from intentbot.model import IntentNet, NetConfig
 from intentbot.tagging import IGNORE
 from intentbot.training.datamodule import Batch
+from intentbot.training.optimisation import Optimisation
 
 STAGES = ("train", "val")
 FROZEN = "net.embedding.weight"  # what checkpoints leave out when the embeddings are frozen
@@ -24,18 +26,20 @@ class IntentTrainingModule(L.LightningModule):
     def __init__(
         self,
         net: dict,
-        lr: float = 2e-3,
-        weight_decay: float = 0.01,
-        label_smoothing: float = 0.1,
-        warmup_fraction: float = 0.1,
-        class_weights: list[float] | None = None,
-        entity_loss_weight: float = 1.0,
+        optimisation: dict,
+        class_weights: list[float] | None,
+        entity_loss_weight: float,
     ) -> None:
+        """`net`: `NetConfig.to_dict()`; `optimisation`: an `Optimisation`'s fields;
+        `class_weights`: the intent loss's, one per class (None: all 1); `entity_loss_weight`:
+        the tagging loss's weight beside it."""
         super().__init__()
         self.save_hyperparameters()
         self.net = IntentNet(NetConfig.from_dict(net))
+        self.optimisation = Optimisation(**optimisation)
         weights = torch.tensor(class_weights) if class_weights else None
-        self.loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
+        smoothing = self.optimisation.label_smoothing
+        self.loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=smoothing)
         classes = self.net.config.num_classes
         metrics = MetricCollection(
             {
@@ -169,22 +173,7 @@ class IntentTrainingModule(L.LightningModule):
         return state
 
     def configure_optimizers(self) -> dict:
-        """AdamW under a one-cycle schedule stepped per batch; needs the trainer attached, as
-        the schedule's length is the planned number of steps."""
-        optimiser = torch.optim.AdamW(
-            self.parameters(),
-            lr=self.hparams.lr,
-            weight_decay=self.hparams.weight_decay,
-            fused=True,  # one kernel per step, not a loop over the tensors: 2 % of a step
-        )
-        # one-cycle: warm up, then anneal to ~0 by the last planned step
-        steps = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = self.hparams.warmup_fraction
-        # a warm-up of exactly one step is a division by zero in OneCycleLR (a 10-step run, say):
-        # a hair longer schedules the same, step 0 low and step 1 at about the peak
-        if warmup * steps == 1:
-            warmup = 1.001 / steps
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimiser, max_lr=self.hparams.lr, total_steps=steps, pct_start=warmup
-        )
-        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        """The optimiser and its schedule (`Optimisation`); needs the trainer attached, as the
+        schedule's length is the planned number of steps."""
+        steps = int(self.trainer.estimated_stepping_batches)
+        return self.optimisation.optimizers(self.parameters(), steps)
