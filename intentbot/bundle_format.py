@@ -14,7 +14,7 @@ WEIGHTS, NET = "weights.safetensors", "net.json"  # the network: its weights, wh
 # The bundle format written today, under this key of net.json. A change that older code could
 # not read raises it, with the upgrade that brings the older files here
 # (`intentbot.bundle_upgrades.UPGRADES`); a file or key whose absence reads as before does not.
-FORMAT_VERSION, FORMAT_KEY = 4, "format_version"
+FORMAT_VERSION, FORMAT_KEY = 5, "format_version"
 
 
 class BundleError(RuntimeError):

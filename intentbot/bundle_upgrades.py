@@ -121,10 +121,22 @@ def _rebuild_graphs(work: Workspace, why: str) -> None:
             'training: python -c "from intentbot.store import export_bundle, load_bundle; '
             f"export_bundle(load_bundle('{tag}'), '{tag.split(':')[0]}')\""
         ) from None
+    # today's code reads the network: its description first takes today's names
+    _freeze_embeddings_by_its_config_name(work)
     graphs = graphs_of(read_network(work.folder))
     for path in graph_files(work.folder):
         work.rewrite(path.name)
     write_graphs(graphs, work.folder)
+
+
+def _freeze_embeddings_by_its_config_name(work: Workspace) -> None:
+    """4 -> 5 (unreleased): the network's description says `freeze_embeddings`, as the setting
+    `model.freeze_embeddings` does, where it said `freeze_embedding`."""
+    net = read_json(work.folder / NET)
+    if "freeze_embedding" not in net:
+        return
+    net["freeze_embeddings"] = net.pop("freeze_embedding")
+    work.rewrite(NET).write_text(json.dumps(net, indent=2))
 
 
 # version -> the upgrade to the next; the release that brought each change is in its docstring
@@ -133,6 +145,7 @@ UPGRADES: dict[int, Callable[[Workspace], None]] = {
     1: _fold_name_projection,
     2: _list_table_sources,
     3: _choose_tags_in_graphs,
+    4: _freeze_embeddings_by_its_config_name,
 }
 
 

@@ -44,7 +44,7 @@ class NetConfig:
     # the one place their defaults live
     embedding_dropout: float = 0.0
     word_dropout: float = 0.0
-    freeze_embedding: bool = False  # pretrained embeddings keep their values
+    freeze_embeddings: bool = False  # pretrained embeddings keep their values
     num_tags: int = 0  # BIO tags of the tagging head (`intentbot.tagging.TagSet`); 0: none
     gazetteer_width: int = 0  # known-name feature columns (`Gazetteer.width`); 0: none
     # > 0: a learned linear map of the embeddings to this width ahead of the first layer. The
@@ -92,7 +92,7 @@ class IntentNet(nn.Module):
         self.embedding = nn.Embedding(
             config.vocab_size, config.encoder.embedding_dim, padding_idx=config.pad_id
         )
-        self.embedding.weight.requires_grad_(not config.freeze_embedding)
+        self.embedding.weight.requires_grad_(not config.freeze_embeddings)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.projection = None
         encoder = config.encoder

@@ -22,11 +22,13 @@ from intentbot.predictor import Predictor
 FIXTURES = Path(__file__).parent / "fixtures" / "bundles"
 GRAPHS = {"fused.onnx", "fused.safetensors", "folded.onnx", "folded.safetensors"}
 # each fixture, and the files its upgrades write anew (none: today's layout, read where it is)
+# (every one so far: net.json's freeze_embedding is freeze_embeddings since format 5)
 REWRITTEN = {
-    "no-graphs": GRAPHS,
-    "one-name-sources": {"fused.safetensors", "folded.safetensors"},
-    "projected-names": GRAPHS | {"weights.safetensors"},
-    "unversioned": set(),
+    "no-graphs": GRAPHS | {NET},
+    "one-name-sources": {"fused.safetensors", "folded.safetensors", NET},
+    "projected-names": GRAPHS | {"weights.safetensors", NET},
+    "unversioned": {NET},
+    "format-4": {NET},
 }
 
 

@@ -147,7 +147,7 @@ class IntentTrainingModule(L.LightningModule):
         a frozen embedding table, which training never changes."""
         # MiniLM's table is 47 of a checkpoint's 59 MB, and `last.ckpt` is written every epoch:
         # on a few hundred utterances (80 epochs) writing it took longer than training
-        if self.net.config.freeze_embedding:
+        if self.net.config.freeze_embeddings:
             checkpoint["state_dict"].pop(FROZEN, None)
         # Lightning restores weights, optimiser and loop position but not the random generators:
         # without them a resumed run shuffles and drops out differently from an uninterrupted one

@@ -68,7 +68,7 @@ class NetworkRecipe:
             head=self.head,
             embedding_dropout=self.embedding_dropout,
             word_dropout=self.word_dropout_for(pretrained),
-            freeze_embedding=pretrained and self.freeze_embeddings,
+            freeze_embeddings=pretrained and self.freeze_embeddings,
             num_tags=vocabulary.tags,
             gazetteer_width=vocabulary.names,
             embedding_projection=self.embedding_projection or 0,
