@@ -18,6 +18,7 @@ import numpy as np
 from intentbot.bundle import Bundle
 from intentbot.engine.choice import make_engine
 from intentbot.oos import OosDecision, top_classes
+from intentbot.records import DEFAULT_TOP_K
 from intentbot.tagging import ExtractedEntity, decode
 
 
@@ -42,6 +43,11 @@ class Prediction:
     out_of_scope: bool
     ranking: list[ScoredIntent]
     entities: list[ExtractedEntity] = field(default_factory=list)
+
+    def top(self, k: int) -> Prediction:
+        """The same prediction, its ranking cut to the first `k`: one forward pass may rank
+        further than a caller asked (a service keeping five for review)."""
+        return replace(self, ranking=self.ranking[:k])
 
 
 class Predictor:
@@ -89,18 +95,18 @@ class Predictor:
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """(N, C) raw logits in the order of `texts`, computed in chunks of `batch_size`."""
-        return self.infer(texts, entities=False)[0]
+        return self._infer(texts, entities=False)[0]
 
     def decide(
         self, texts: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray, list[list[ExtractedEntity]]]:
         """Calibrated probabilities (N, C), the out-of-scope flags (N,) and the entities of
         `texts`: what scoring needs of the whole distribution, where `predict` keeps its top."""
-        logits, found = self.infer(texts)
+        logits, found = self._infer(texts)
         probs = self.decision.probabilities(logits)
         return probs, self.decision.out_of_scope(probs, self.labels.oos_index), found
 
-    def infer(
+    def _infer(
         self, texts: Sequence[str], entities: bool = True
     ) -> tuple[np.ndarray, list[list[ExtractedEntity]]]:
         """(N, C) raw logits and each text's entities, in the order of `texts`; the entities are
@@ -147,23 +153,34 @@ class Predictor:
         ]
         return np.array(rows, np.float32)
 
-    def predict(self, texts: Sequence[str], top_k: int = 5) -> list[Prediction]:
-        """One `Prediction` per text, in order, with the out-of-scope decision applied, the
-        `top_k` most likely intents as its ranking and the entities found."""
-        logits, found = self.infer(texts)
+    def predict(
+        self, texts: Sequence[str], top_k: int | Sequence[int] = DEFAULT_TOP_K
+    ) -> list[Prediction]:
+        """One `Prediction` per text, in order, with the out-of-scope decision applied, its
+        `top_k` most likely intents as its ranking (one number for all, or one per text: the
+        callers a service batches together each ask their own) and the entities found."""
+        widths = [top_k] * len(texts) if isinstance(top_k, int) else list(top_k)
+        logits, found = self._infer(texts)
         probs = self.decision.probabilities(logits)  # (N, C)
-        top_values, top_indices = top_classes(probs, max(top_k, 2))
+        # two at least: the out-of-scope decision reads the top-1 minus top-2 margin
+        top_values, top_indices = top_classes(probs, max([2, *widths]))
         flagged = self.decision.out_of_scope_from_top(
             top_values, top_indices, self.labels.oos_index
         )
         names = self.labels.names
         predictions = []
-        for text, values, indices, out_of_scope, entities in zip(
-            texts, top_values.tolist(), top_indices.tolist(), flagged.tolist(), found, strict=True
+        for text, width, values, indices, out_of_scope, entities in zip(
+            texts,
+            widths,
+            top_values.tolist(),
+            top_indices.tolist(),
+            flagged.tolist(),
+            found,
+            strict=True,
         ):
             ranking = [
                 ScoredIntent(names[i], value)
-                for value, i in zip(values[:top_k], indices[:top_k], strict=True)
+                for value, i in zip(values[:width], indices[:width], strict=True)
             ]
             intent = self.oos_label if out_of_scope else ranking[0].intent
             predictions.append(Prediction(text, intent, values[0], out_of_scope, ranking, entities))

@@ -15,11 +15,11 @@ import difflib
 import functools
 import random
 import string
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
@@ -128,6 +128,21 @@ def _suggestion(name: str, known: Collection[str]) -> str:
     """' (did you mean X?)' for the closest of `known`, or nothing."""
     close = difflib.get_close_matches(name, sorted(known), n=1)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+class Span(Protocol):
+    """An entity found in a message: its type and (normalised) value."""
+
+    entity: str
+    value: str
+
+
+def slot_values(entities: Iterable[Span]) -> dict[str, str]:
+    """Entity type -> the value that fills a reply's slot of that name: the first found."""
+    values: dict[str, str] = {}
+    for entity in entities:
+        values.setdefault(entity.entity, entity.value)
+    return values
 
 
 class Responder:

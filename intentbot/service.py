@@ -118,17 +118,16 @@ class IntentService:
 
     async def _classify(self, texts: Sequence[str], top_k: int) -> list[Classification]:
         predictions = await self.batcher([(text, top_k) for text in texts])
-        return [classification(item, top_k, self.responder) for item in predictions]
+        return [classification(item.top(top_k), self.responder) for item in predictions]
 
     def _predict(self, requests: list[tuple[str, int]]) -> list[Prediction]:
-        """One forward pass for the (text, top_k) of every caller in the batch."""
+        """One forward pass for the (text, top_k) of every caller in the batch; with the
+        collection on, each is ranked five deep at least, what review offers."""
         FORWARD_PASS_SIZE.observe(len(requests))
-        # the widest ranking any caller asked for (and the collection's); each caller keeps its
-        # own top_k in `classification`
-        widest = max(top_k for _, top_k in requests)
+        texts, widths = zip(*requests, strict=True)
         if self.collector:
-            widest = max(widest, DEFAULT_TOP_K)
-        predictions = self.predictor.predict([text for text, _ in requests], top_k=widest)
+            widths = [max(width, DEFAULT_TOP_K) for width in widths]
+        predictions = self.predictor.predict(list(texts), top_k=list(widths))
         if self.collector:
             self.collector.add(predictions)
         return predictions

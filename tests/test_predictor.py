@@ -68,3 +68,13 @@ def test_with_decision_shares_the_engine_and_leaves_the_original_alone() -> None
     assert strict.engine is predictor.engine
     assert all(p.out_of_scope for p in strict.predict(TEXTS))
     assert predictor.decision == OosDecision(threshold=0.2)
+
+
+def test_each_text_is_ranked_as_far_as_asked_in_one_call() -> None:
+    predictor = Predictor(make_bundle("gru", "max"))
+    texts = TEXTS[:3]
+    one, wide, default = predictor.predict(texts, top_k=[1, 4, 5])
+    assert [len(p.ranking) for p in (one, wide, default)] == [1, 4, 5]
+    alone = predictor.predict(texts, top_k=4)
+    assert [item.intent for item in wide.ranking] == [item.intent for item in alone[1].ranking]
+    assert one.intent == predictor.predict(texts, top_k=1)[0].intent

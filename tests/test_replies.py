@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
 
 from intentbot.calculator import calculate
 from intentbot.labels import LabelSet
-from intentbot.replies import FALLBACK, Replies, Responder, load_replies, replies_with_override
+from intentbot.replies import (
+    FALLBACK,
+    Replies,
+    Responder,
+    load_replies,
+    replies_with_override,
+    slot_values,
+)
 from intentbot.splits import BUNDLED_DATA
 
 NOW = datetime(2026, 11, 25, 14, 5)
@@ -140,3 +148,13 @@ def test_an_entity_named_like_a_live_placeholder_fills_it():
     responder = Responder({"weather": ["Sunny on {date}."]})
     assert responder.reply("weather", "x", NOW) == "Sunny on Wednesday, 25 November 2026."
     assert responder.reply("weather", "x", NOW, {"date": "friday"}) == "Sunny on friday."
+
+
+def test_a_slot_takes_the_first_value_found_of_its_type():
+    found = [
+        SimpleNamespace(entity="city", value="Paris"),
+        SimpleNamespace(entity="date", value="Friday"),
+        SimpleNamespace(entity="city", value="Lyon"),
+    ]
+    assert slot_values(found) == {"city": "Paris", "date": "Friday"}
+    assert slot_values([]) == {}

@@ -448,11 +448,11 @@ def test_callers_sharing_a_pass_keep_their_own_top_k(
 ):
     monkeypatch.setattr(service_module, "SETTINGS", Settings(model=trained_model.tag))
     service = service_module.IntentService()
-    widths: list[int] = []
+    widths: list[list[int]] = []
     predict = service.predictor.predict
 
-    def recorded(texts: list[str], top_k: int) -> list:
-        widths.append(top_k)
+    def recorded(texts: list[str], top_k: list[int]) -> list:
+        widths.append(sorted(top_k))
         return predict(texts, top_k=top_k)
 
     monkeypatch.setattr(service.predictor, "predict", recorded)
@@ -464,7 +464,7 @@ def test_callers_sharing_a_pass_keep_their_own_top_k(
 
     narrow, default = asyncio.run(both())
     assert (len(narrow.ranking), len(default.ranking)) == (1, 5)
-    assert widths == [5]  # one pass, as wide as the widest request
+    assert widths == [[1, 5]]  # one pass, each text ranked as its caller asked
 
 
 def test_replies_file_overrides_the_models_replies_without_retraining(

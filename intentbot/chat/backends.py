@@ -120,4 +120,4 @@ class LocalBackend:
             summary = ErrorResponse.model_validate({"error": str(error), "detail": detail})
             raise TurnError(f"the model refused it: {summary.summary()}") from None
         [prediction] = self.predictor.predict([request.text], top_k=request.top_k)
-        return classification(prediction, request.top_k, self.responder)
+        return classification(prediction, self.responder)

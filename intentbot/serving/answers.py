@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from intentbot.replies import slot_values
 from intentbot.serving.schemas import (
     Classification,
     EntityAnswer,
@@ -19,12 +20,9 @@ if TYPE_CHECKING:  # torch stays out of the HTTP chat, which imports the schemas
     from intentbot.replies import Responder
 
 
-def classification(prediction: Prediction, top_k: int, responder: Responder) -> Classification:
-    """The answer to one message: the first `top_k` of the ranking, the entities, and the bot's
-    reply with its slots filled from them (the first value of each type)."""
-    slots: dict[str, str] = {}
-    for entity in prediction.entities:
-        slots.setdefault(entity.entity, entity.value)
+def classification(prediction: Prediction, responder: Responder) -> Classification:
+    """The answer to one message: its ranking, its entities, and the bot's reply with its slots
+    filled from them."""
     return Classification(
         text=prediction.text,
         intent=prediction.intent,
@@ -32,7 +30,7 @@ def classification(prediction: Prediction, top_k: int, responder: Responder) -> 
         out_of_scope=prediction.out_of_scope,
         ranking=[
             IntentScore(intent=item.intent, confidence=item.confidence)
-            for item in prediction.ranking[:top_k]
+            for item in prediction.ranking
         ],
         entities=[
             EntityAnswer(
@@ -47,7 +45,9 @@ def classification(prediction: Prediction, top_k: int, responder: Responder) -> 
             )
             for entity in prediction.entities
         ],
-        reply=responder.reply(prediction.intent, prediction.text, entities=slots),
+        reply=responder.reply(
+            prediction.intent, prediction.text, entities=slot_values(prediction.entities)
+        ),
     )
 
 
