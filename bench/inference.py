@@ -411,19 +411,16 @@ def markdown(record: dict) -> str:
     args, stages = record["args"], record.get("single_stages") or {}
     fits = {PEERS[key]: peer["fit_seconds"] for key, peer in record["peers"].items()}
     single = min(int(args["single"]), record["test_utterances"])
-    lines = [
+    lines = report.section_head(
         f"{report.measured(record, record.get('command', 'make bench'))}: model "
         f"`{record['model']}` on the {record['test_utterances']:,} test utterances of "
         f"`{Path(args['data']).name}`. Single: `predict([text])` on {single:,} of them "
         f"(ranking, out-of-scope decision and entities included); batch: batches of {BATCH}, "
         f"best of {args['repeats']} passes; one call: the whole split in one `predict`; "
         "agreement: answers (decision and entity spans) equal to the torch reference's.",
-        "",
-        *report.targets_table(record["targets"]),
-        "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
+        record["targets"],
+        COLUMNS,
+    )
     for row in record["rows"]:
         name = row["name"].removeprefix("peer: ")
         if name in fits:

@@ -18,6 +18,7 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
@@ -163,6 +164,19 @@ def targets_table(targets: list[dict]) -> list[str]:
             f"| {t['target']} | {t['goal']} | {t['measured']} | {'pass' if t['pass'] else 'miss'} |"
             for t in targets
         ),
+    ]
+
+
+def section_head(intro: str, targets: list[dict], columns: Sequence[str]) -> list[str]:
+    """A section's opening: its one-paragraph method, the goals, then the header of a table
+    with `columns`."""
+    return [
+        intro,
+        "",
+        *targets_table(targets),
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
     ]
 
 

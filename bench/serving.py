@@ -359,19 +359,16 @@ def main() -> None:
 def markdown(record: dict) -> str:
     """The BENCHMARKS.md section: the goals, every level of every set-up, peak memory."""
     setups = {server.name: server for server in SERVERS}
-    lines = [
+    lines = report.section_head(
         f"{report.measured(record, record.get('command', 'make bench'))}: model "
         f"`{record['model']}`, POST /classify with the test utterances of "
         f"`{Path(record['args']['data']).name}` in turn, {float(record['args']['seconds']):.0f} s "
         "per level, each level that many keep-alive connections from a raw asyncio client on "
         "the same cores as the server. Bare: `bench/bare_service.py`, a BentoML service with "
         "intentbot's request and answer types that answers a constant.",
-        "",
-        *report.targets_table(record["targets"]),
-        "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
+        record["targets"],
+        COLUMNS,
+    )
     for level in record["levels"]:
         lines.append(
             f"| {_setup(setups.get(level['server']), level['server'])} | {level['concurrency']} | "
