@@ -186,9 +186,11 @@ def markdown(record: dict) -> str:
                 f"{peer[rule]['in_scope']} | {peer[rule]['oos_recall']} | - | "
                 f"{peer['fit_seconds']} |"
             )
-    for name, (oos_train, threshold) in PAPER.items():
-        lines.append(f"| paper: {name}, oos-train | full | {oos_train[0]} | {oos_train[1]} | | |")
-        lines.append(f"| paper: {name}, threshold | full | {threshold[0]} | {threshold[1]} | | |")
+    for name, (oos_train, threshold) in PAPER.items():  # each figure: oos-train / threshold
+        lines.append(
+            f"| paper: {name}, oos-train / threshold | full | {oos_train[0]} / {threshold[0]} | "
+            f"{oos_train[1]} / {threshold[1]} | | |"
+        )
     lines += ["", "Each seed (in-scope % / oos recall %, seconds):", ""]
     for variant, result in record["variants"].items():
         seeds = "; ".join(
