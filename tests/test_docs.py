@@ -25,7 +25,7 @@ CONF = REPO / "conf"
 DOCS = REPO / "docs"
 CONFIGURATION = DOCS / "configuration.md"
 EVALUATE_SECTION = "conf/evaluate.yaml"  # the heading of the page's section on evaluate's keys
-GROUPS = ("data", "encoder", "trainer", "logger")
+GROUPS = ("data", "encoder", "trainer", "logger", "distill")
 
 
 def render(value: object) -> str:
