@@ -77,6 +77,19 @@ class CachedTeacher:
         """The teacher itself, for other texts than the training ones."""
         return Teacher.load(self.folder)
 
+    def logits_on(self, texts: Sequence[str]) -> torch.Tensor:
+        """(M, C) logits on other texts (altered copies of the training ones), kept beside the
+        teacher: the next seed asks for the same texts."""
+        digest = hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode("utf-8"))
+        path = self.folder / f"logits-{digest.hexdigest()[:24]}.safetensors"
+        if path.is_file():
+            return load_file(str(path))["logits"]
+        logits = torch.from_numpy(self.load().logits(texts))
+        partial = self.folder / f".{path.name}.{os.getpid()}.partial"
+        save_file({"logits": logits}, str(partial))
+        partial.replace(path)
+        return logits
+
 
 def teacher_for(
     texts: Sequence[str],
