@@ -1,6 +1,6 @@
 """`distill=minilm` end to end on a few utterances: MiniLM fine-tuned for one epoch as the
-teacher (cached), the student trained on its outputs, and the served model the same network,
-of the same size, as without a teacher."""
+teacher (cached), the student trained on its outputs (and on altered copies it labels), and the
+served model the same network, of the same size, as without a teacher."""
 
 from __future__ import annotations
 
@@ -64,7 +64,9 @@ def test_a_distilled_run_trains_exports_and_reuses_its_teacher(tmp_path: Path, c
     log = next((tmp_path / "distilled").rglob("metrics.csv"))
     assert "train/label_loss" in read_history([log])
 
-    again = train(compose_config(*quick, *teacher, "seed=1"), tmp_path / "again")
-    assert "from the cache" in capsys.readouterr().out
+    # another seed, with altered copies the cached teacher labels
+    again = train(compose_config(*quick, *teacher, "seed=1", "distill.augment=1"), tmp_path / "b")
+    out = capsys.readouterr().out
+    assert "from the cache" in out and "altered copies of the training utterances" in out
     assert [path.name for path in (tmp_path / "teachers").iterdir()] == [folder.name]
     assert again["parameters"] == distilled["parameters"]

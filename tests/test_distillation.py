@@ -10,6 +10,7 @@ from torch import nn
 
 from intentbot.encoder import EncoderConfig
 from intentbot.model import HeadConfig, NetConfig
+from intentbot.training.augment import altered
 from intentbot.training.datamodule import Batch
 from intentbot.training.distillation import blended_loss, soft_loss
 from intentbot.training.module import IntentTrainingModule
@@ -86,3 +87,15 @@ def test_the_module_blends_the_teacher_in_only_where_the_batch_carries_it() -> N
     student = module(0.5).net(batch(None).ids, batch(None).lengths)
     expected = 0.5 * plain + 0.5 * soft_loss(student, logits(1), 2.0)
     torch.testing.assert_close(distilled, expected)
+
+
+def test_altered_copies_are_new_repeatable_and_leave_one_word_texts_alone() -> None:
+    texts = ["what is the weather like in paris", "book a table for two at eight", "hi"]
+    copies = altered(texts, 3, seed=0)
+    assert copies == altered(texts, 3, seed=0)
+    assert copies != altered(texts, 3, seed=1)
+    assert 0 < len(copies) <= 6 and len(set(copies)) == len(copies)
+    assert not set(copies) & set(texts)
+    words = {word for text in texts for word in text.split()}
+    assert all(set(copy.split()) <= words for copy in copies)  # words of the training texts
+    assert altered(["hi", "hello"], 3, seed=0) == []
