@@ -1,7 +1,7 @@
-"""`python -m intentbot.train [overrides]`: data -> vocabulary -> module -> fit -> calibrate ->
-score -> export. `train(cfg, run_dir)` is the pipeline, one function per step; the config groups
-build the objects (`model`, `optim`, `oos`, `callbacks`, `trainer`, `logger`); `main` only adds
-Hydra and clean errors."""
+"""`python -m intentbot.train [overrides]`: data -> vocabulary -> (teacher) -> module -> fit ->
+calibrate -> score -> export. `train(cfg, run_dir)` is the pipeline, one function per step; the
+config groups build the objects (`model`, `optim`, `oos`, `distill`, `callbacks`, `trainer`,
+`logger`); `main` only adds Hydra and clean errors."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from intentbot.store import export_bundle
 from intentbot.training.budget import batch_size, planned_epochs
 from intentbot.training.calibration import OutOfScopeFit
 from intentbot.training.datamodule import IntentDataModule
+from intentbot.training.distillation import Distillation, Taught
 from intentbot.training.logs import epochs_trained, make_loggers, write_curves
 from intentbot.training.majority import majority_note
 from intentbot.training.module import IntentTrainingModule
@@ -68,8 +69,12 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     recipe: NetworkRecipe = instantiate(cfg.model, _convert_="all")
     vocabulary = _vocabulary(cfg, recipe, splits, run_dir)
     oos: OutOfScopeFit = instantiate(cfg.oos)
-    module = _module(cfg, recipe, oos, vocabulary)
-    fit = _fit(cfg, module, splits, vocabulary, run_dir, callbacks)
+    distillation: Distillation = instantiate(cfg.distill)
+    taught = _teacher(distillation, splits, vocabulary)
+    module = _module(cfg, recipe, oos, vocabulary, distillation)
+    fit = _fit(
+        cfg, module, taught.splits if taught else splits, vocabulary, run_dir, callbacks, taught
+    )
     if not fit.trainer.is_global_zero:
         return {}
     _keep_chosen_epoch(module, fit.checkpoint)
@@ -115,8 +120,28 @@ def _vocabulary(
     return vocabulary
 
 
+def _teacher(
+    distillation: Distillation, splits: Splits, vocabulary: RunVocabulary
+) -> Taught | None:
+    """With `distill.teacher`: its logits on the training utterances (and on altered copies,
+    with `distill.augment`), the teacher fine-tuned first unless cached; None without one."""
+    tagging = vocabulary.tag_set is not None
+    if distillation.teacher and distillation.augment and tagging:
+        _warn("distill.augment is left out on data with entities: altered copies have no spans")
+    taught = distillation.teach(
+        splits, vocabulary.labels, tagging, lambda message: _log("teacher", message)
+    )
+    if taught:
+        _log("teacher", taught.note, path=True)
+    return taught
+
+
 def _module(
-    cfg: DictConfig, recipe: NetworkRecipe, oos: OutOfScopeFit, vocabulary: RunVocabulary
+    cfg: DictConfig,
+    recipe: NetworkRecipe,
+    oos: OutOfScopeFit,
+    vocabulary: RunVocabulary,
+    distillation: Distillation,
 ) -> IntentTrainingModule:
     """The network the recipe builds for this vocabulary, its loss and its optimiser."""
     embeddings = vocabulary.embeddings
@@ -128,6 +153,7 @@ def _module(
         asdict(instantiate(cfg.optim)),
         oos.class_weights(vocabulary.labels),
         recipe.entity_loss_weight,
+        distillation.weights(),
     )
     if embeddings:
         module.net.embedding.weight.data.copy_(embeddings.weights)
@@ -141,8 +167,10 @@ def _fit(
     vocabulary: RunVocabulary,
     run_dir: Path,
     callbacks: Sequence[Callback],
+    taught: Taught | None,
 ) -> Fit:
-    """Lightning's fit for the planned epochs, with the checkpoint and stopping callbacks."""
+    """Lightning's fit for the planned epochs, with the checkpoint and stopping callbacks; the
+    training batches carry the teacher's logits when there is one."""
     batch = batch_size(cfg.batch_size, len(splits.train))
     datamodule = IntentDataModule(
         splits,
@@ -154,6 +182,7 @@ def _fit(
         cfg.length_pool,
         vocabulary.gazetteer,
         vocabulary.ngrams,
+        taught.logits if taught else None,
     )
     epochs = _planned_epochs(cfg, len(splits.train), batch)
     selection: CheckpointSelection = instantiate(cfg.callbacks)

@@ -67,8 +67,9 @@ def module(alpha: float) -> IntentTrainingModule:
         embedding_dropout=0.0,
         word_dropout=0.0,
     )
+    optimisation = {"lr": 1e-3, "weight_decay": 0.0, "label_smoothing": 0.0, "warmup_fraction": 0.1}
     trained = IntentTrainingModule(
-        config.to_dict(), label_smoothing=0.0, distill_alpha=alpha, distill_temperature=2.0
+        config.to_dict(), optimisation, None, 1.0, {"alpha": alpha, "temperature": 2.0}
     )
     trained.log = lambda *args, **kwargs: None  # no trainer attached
     return trained.eval()

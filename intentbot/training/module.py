@@ -1,6 +1,7 @@
 """The LightningModule: IntentNet plus loss, per-stage metrics and the optimiser (`optim`
 group); a net with a tagging head learns intents and BIO tags together (one encoder, two
-losses)."""
+losses), and where a batch carries a teacher's logits the intent loss blends in its softened
+outputs (`distill` group)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from intentbot.model import IntentNet, NetConfig
 from intentbot.tagging import IGNORE
 from intentbot.training.datamodule import Batch
+from intentbot.training.distillation import blended_loss
 from intentbot.training.optimisation import Optimisation
 
 STAGES = ("train", "val")
@@ -29,10 +31,12 @@ class IntentTrainingModule(L.LightningModule):
         optimisation: dict,
         class_weights: list[float] | None,
         entity_loss_weight: float,
+        distillation: dict | None = None,
     ) -> None:
         """`net`: `NetConfig.to_dict()`; `optimisation`: an `Optimisation`'s fields;
         `class_weights`: the intent loss's, one per class (None: all 1); `entity_loss_weight`:
-        the tagging loss's weight beside it."""
+        the tagging loss's weight beside it; `distillation`: `Distillation.weights()`, the soft
+        term's `alpha` and `temperature` (None: the labels alone)."""
         super().__init__()
         self.save_hyperparameters()
         self.net = IntentNet(NetConfig.from_dict(net))
@@ -75,15 +79,16 @@ class IntentTrainingModule(L.LightningModule):
         return self.net(ids, lengths)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        ids, lengths, targets, tags, matches, grams = batch
+        ids, lengths, targets, tags, matches, grams, teacher = batch
         if tags is None:
             logits = self.net(ids, lengths, grams=grams)  # (B, C)
-            loss = self.loss(logits, targets)
+            loss = self._intent_loss(logits, targets, teacher, stage)
         else:
             # (B, C), (B, T, K)
             logits, tag_logits = self.net.outputs(ids, lengths, matches, grams)
             tag_loss = self._tag_step(tag_logits, tags, stage)
-            loss = self.loss(logits, targets) + self.hparams.entity_loss_weight * tag_loss
+            intent_loss = self._intent_loss(logits, targets, teacher, stage)
+            loss = intent_loss + self.hparams.entity_loss_weight * tag_loss
             tags_right = ((tag_logits.argmax(-1) == tags) | (tags == IGNORE)).all(dim=1)  # (B,)
             intents_right = logits.argmax(-1) == targets  # (B,)
             sentences_right = (tags_right & intents_right).float()
@@ -104,6 +109,20 @@ class IntentTrainingModule(L.LightningModule):
             on_epoch=True,
         )
         return loss
+
+    def _intent_loss(
+        self, logits: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor | None, stage: str
+    ) -> torch.Tensor:
+        """The labels' loss, blended with the teacher's where the batch carries its (B, C)
+        logits; logs the labels' loss alone too, to compare with runs without a teacher."""
+        hard = self.loss(logits, targets)
+        distillation = self.hparams.distillation
+        if teacher is None or not distillation or not distillation["alpha"]:
+            return hard
+        self._log_mean(f"{stage}/label_loss", hard, len(targets))
+        return blended_loss(
+            hard, logits, teacher, distillation["alpha"], distillation["temperature"]
+        )
 
     def _tag_step(self, tag_logits: torch.Tensor, tags: torch.Tensor, stage: str) -> torch.Tensor:
         """The tagging loss over real tokens; logs it and the token-level tag accuracy."""
