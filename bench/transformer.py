@@ -3,7 +3,7 @@ head (`intentbot.training.teacher`, the very teacher of `distill=minilm`), besid
 without and with distillation and the peers, on the same splits, with one decision rule.
 
     python -m bench.transformer [--clinc150 DIR] [--snips DIR] [--seeds 0 1 2]
-                                [--clinc150-seeds 0 1 2 3 4] [--only NAME ...]
+                                [--clinc150-seeds 0 1 2 3 4] [--only NAME ...] [--teachers DIR]
 
 Data sets: CLINC150 Full (intentbot's runs with `experiment=clinc150`), SNIPS intents, the
 bundled data and CLINC150 with 10 training utterances per intent (the other three with the
@@ -348,6 +348,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--clinc150-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--only", nargs="+", choices=SETS, help="data sets (default: all)")
+    parser.add_argument(
+        "--teachers",
+        type=Path,
+        help="a teacher cache to start from (default: none, so the first distilled run of each "
+        "data set includes fine-tuning its teacher; a reused teacher's row keeps the seconds "
+        "its fine-tuning took)",
+    )
     return parser.parse_args()
 
 
@@ -357,6 +364,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="intentbot-bench-transformer-"))
     os.environ["BENTOML_HOME"] = str(home / "store")
     cache = home / "teachers"  # empty: the first distilled run times its teacher's fine-tuning
+    if args.teachers:  # ... unless teachers fine-tuned before are reused (their time is kept)
+        shutil.copytree(args.teachers, cache)
     record: dict = {
         "machine": report.machine(),
         "command": report.command_line("bench.transformer"),
