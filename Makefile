@@ -51,18 +51,11 @@ serve: install ## serve intentbot:latest (or INTENTBOT_MODEL) on PORT
 
 BENCH_HOME ?= /tmp/intentbot-bench-store
 BENCH_EPOCHS ?= 2
-SNIPS_MODEL ?= intentbot-snips
 
 bench: install ## speed benchmarks -> bench/results/*.json and their BENCHMARKS.md tables (~15 min)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.training --bentoml-home $(BENCH_HOME) --data $(CLINC150) trainer.max_epochs=$(BENCH_EPOCHS)
 	$(PY) -m bench.inference --bentoml-home $(BENCH_HOME) --data $(CLINC150) --with-minilm $(ARGS)
-	# intents + entities: the defaults trained on SNIPS (once per store), the same measures
-	BENTOML_HOME=$(BENCH_HOME) $(VENV)/bin/bentoml models get $(SNIPS_MODEL):latest > /dev/null 2>&1 || \
-	  BENTOML_HOME=$(BENCH_HOME) $(PY) -m intentbot.train data=bio data.path=$(abspath $(SNIPS)) \
-	    model_name=$(SNIPS_MODEL) progress_bar=false hydra.run.dir=$(BENCH_HOME)/runs/snips
-	$(PY) -m bench.inference --bentoml-home $(BENCH_HOME) --data $(SNIPS) --model $(SNIPS_MODEL):latest \
-	  --with-minilm --output bench/results/inference_snips.json $(ARGS)
 	$(PY) -m bench.serving --bentoml-home $(BENCH_HOME) --data $(CLINC150)
 
 bench-accuracy: install ## CLINC150 accuracy: 3 seeds x Full/Small/Imbalanced + peers (~35 min)

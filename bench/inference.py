@@ -39,6 +39,7 @@ PEERS = {  # key in the record's `peers` -> the label of its row
     "tfidf_svc": "TF-IDF words+chars + LinearSVC",
     "minilm_lr": "all-MiniLM-L6-v2 + LogisticRegression",
 }
+MARKERS = ("<!-- inference:start -->", "<!-- inference:end -->")
 HEADING = "## In-process inference (`bench/inference.py`)"
 COLUMNS = [
     "path",
@@ -397,13 +398,8 @@ def main() -> None:
         "targets": targets,
     }
     path = report.write("inference", record, console, args.output)
-    if path.resolve().parent == fixtures.RESULTS.resolve():  # a BENCHMARKS.md table per test set
-        report.update_benchmarks(markers(path.stem), HEADING, markdown(record), console)
-
-
-def markers(name: str) -> tuple[str, str]:
-    """Each results file has its table: `inference` (CLINC150), `inference_snips` (SNIPS)."""
-    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if path.resolve() == (fixtures.RESULTS / "inference.json").resolve():  # the published run
+        report.update_benchmarks(MARKERS, HEADING, markdown(record), console)
 
 
 def markdown(record: dict) -> str:

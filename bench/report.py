@@ -41,7 +41,6 @@ FLAG_NAMES = {  # in the order a reader ranks them
 # the results file (bench/results/NAME.json) -> the module whose `markdown` writes its section
 WRITERS = {
     "inference": "bench.inference",
-    "inference_snips": "bench.inference",
     "serving": "bench.serving",
     "training": "bench.training",
     "accuracy": "bench.accuracy",
