@@ -18,7 +18,8 @@ from intentbot.splits import Splits, from_bio_folders, from_clinc150
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "clinc150" / "data_full.json"
+SHARED_DATA = REPO.parent / "shared" / "data"
+DEFAULT_DATA = SHARED_DATA / "clinc150" / "data_full.json"
 DEFAULT_HOME = Path(tempfile.gettempdir()) / "intentbot-bench-store"
 TRAIN_COMMAND = [
     sys.executable,
@@ -47,6 +48,13 @@ def use_store(home: str | Path) -> Path:
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["BENTOML_HOME"] = str(home)
+    return home
+
+
+def scratch_home(name: str) -> Path:
+    """A fresh folder for one benchmark's runs, its BentoML store inside (`use_store`)."""
+    home = Path(tempfile.mkdtemp(prefix=f"intentbot-bench-{name}-"))
+    use_store(home / "store")
     return home
 
 
@@ -98,6 +106,12 @@ def add_store_arguments(parser: argparse.ArgumentParser, model: bool = True) -> 
     parser.add_argument(
         "--data", default=str(DEFAULT_DATA), help="CLINC150 JSON, or a BIO folder (SNIPS)"
     )
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *names: str) -> None:
+    """`--NAME DIR` for each data set, defaulting to its folder in ../shared/data."""
+    for name in names:
+        parser.add_argument(f"--{name}", type=Path, default=SHARED_DATA / name)
 
 
 def write_jsonl(path: Path, pairs: Iterable[tuple[str, str]]) -> Path:

@@ -22,7 +22,6 @@ import random
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -233,8 +232,7 @@ def main() -> None:
     console = Console(width=max(120, Console().width))
     if not (args.data / "data_small.json").is_file():
         raise SystemExit(f"error: {args.data}: no data_small.json; pass --data CLINC150_FOLDER")
-    home = Path(tempfile.mkdtemp(prefix="intentbot-bench-review-loop-"))
-    fixtures.use_store(home / "store")  # this process and the trainings it starts
+    home = fixtures.scratch_home("review-loop")  # its store: this process and its trainings
     traffic = home / "traffic.jsonl"
     count = write_traffic(args.data, traffic, args.oos_plus)
     command = "python -m bench.review_loop " + " ".join(

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import statistics
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from intentbot.splits import from_files
 SHOTS = (5, 10)
 MARKERS = ("<!-- small:start -->", "<!-- small:end -->")
 HEADING = "## Small and multilingual data (`bench/small.py`)"
+COLUMNS = ("data", "intentbot %", "TF-IDF + LinearSVC %", "MiniLM + LR %", "entity F1 %", "seconds")
 
 
 def xsid_sets(root: Path) -> list[DataSet]:
@@ -164,16 +163,13 @@ def markdown(record: dict) -> str:
     """The BENCHMARKS.md section: goals, then one row per data set, each model's mean and
     seeds."""
     overrides = f" with `{' '.join(record['overrides'])}`" if record["overrides"] else ""
-    lines = [
+    lines = report.section_head(
         f"{report.measured(record)}{overrides}: mean of {len(record['seeds'])} seeds (each "
         "seed's figure after the mean), test files scored whole; the peers train on the rows "
         "intentbot trained on, in the same run. Seconds: intentbot's slowest run.",
-        "",
-        *report.targets_table(record["targets"]),
-        "",
-        "| data | intentbot % | TF-IDF + LinearSVC % | MiniLM + LR % | entity F1 % | seconds |",
-        "|---|---|---|---|---|---|",
-    ]
+        record["targets"],
+        COLUMNS,
+    )
     for name, row in record["rows"].items():
         ours = row["intentbot"]
         cells = [_accuracy(row.get(model)) for model in ("intentbot", "tfidf", "minilm")]
@@ -208,11 +204,8 @@ def peers(data: DataSet, seeds: list[int]) -> dict[str, dict]:
 
 
 def parse_args() -> argparse.Namespace:
-    shared = fixtures.REPO.parent / "shared" / "data"
     parser = argparse.ArgumentParser(prog="python -m bench.small", description=__doc__)
-    parser.add_argument("--xsid", type=Path, default=shared / "xsid")
-    parser.add_argument("--clinc150", type=Path, default=shared / "clinc150")
-    parser.add_argument("--snips", type=Path, default=shared / "snips")
+    fixtures.add_data_arguments(parser, "xsid", "clinc150", "snips")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="+", help="data set names to run (default: all)")
     parser.add_argument("--set", nargs="+", default=[], help="overrides added to every run")
@@ -223,8 +216,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     console = Console(width=max(120, Console().width))
-    home = Path(tempfile.mkdtemp(prefix="intentbot-bench-small-"))
-    os.environ["BENTOML_HOME"] = str(home / "store")
+    home = fixtures.scratch_home("small")
     sets = []
     if args.xsid.is_dir():
         sets += xsid_sets(args.xsid.resolve())

@@ -16,10 +16,8 @@ bench/results/snips.json and the SNIPS section of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -106,9 +104,7 @@ def markdown(record: dict) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.snips", description=__doc__)
-    parser.add_argument(
-        "--snips", type=Path, default=fixtures.REPO.parent / "shared" / "data" / "snips"
-    )
+    fixtures.add_data_arguments(parser, "snips")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--scratch-seeds", type=int, nargs="*", default=[0])
     parser.add_argument(
@@ -122,8 +118,7 @@ def main() -> None:
     if not (args.snips / "train").is_dir():
         raise SystemExit(f"error: {args.snips} has no train/ folder; pass --snips DIR")
     console = Console(width=max(120, Console().width))
-    home = Path(tempfile.mkdtemp(prefix="intentbot-bench-snips-"))
-    os.environ["BENTOML_HOME"] = str(home / "store")
+    home = fixtures.scratch_home("snips")
     snips = args.snips.resolve()
     record: dict = {"machine": report.machine(), "command": "make bench-snips", "variants": {}}
     record["variants"]["experiment=snips"] = run_variant(

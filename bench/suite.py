@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -248,10 +246,8 @@ def markdown(record: dict) -> str:
 
 
 def parse_args() -> argparse.Namespace:
-    shared = fixtures.REPO.parent / "shared" / "data"
     parser = argparse.ArgumentParser(prog="python -m bench.suite", description=__doc__)
-    parser.add_argument("--clinc150", type=Path, default=shared / "clinc150")
-    parser.add_argument("--snips", type=Path, default=shared / "snips")
+    fixtures.add_data_arguments(parser, "clinc150", "snips")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="+", help="data set names to run (default: all)")
     return parser.parse_args()
@@ -260,8 +256,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     console = Console(width=max(120, Console().width))
-    home = Path(tempfile.mkdtemp(prefix="intentbot-bench-suite-"))
-    os.environ["BENTOML_HOME"] = str(home / "store")
+    home = fixtures.scratch_home("suite")
     record: dict = {
         "machine": report.machine(),
         "command": "make bench-suite",

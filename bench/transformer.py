@@ -21,10 +21,8 @@ bench/results/transformer.json and its section of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -32,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from rich.console import Console
 
 from bench import fixtures, report
@@ -74,9 +73,8 @@ FULL_TIME_GOAL = 900  # seconds: teacher fine-tuning + student training on CLINC
 
 def recipe() -> tuple[TeacherRecipe, str]:
     """The recipe and source `distill=minilm` uses, from its config file: the same teacher."""
-    config = yaml.safe_load(DISTILL.read_text(encoding="utf-8"))
-    fields = {key: value for key, value in config["recipe"].items() if key != "_target_"}
-    return TeacherRecipe(**fields), config["teacher"]
+    config = OmegaConf.load(DISTILL)
+    return instantiate(config.recipe), config.teacher
 
 
 def seeded_runs(
@@ -341,10 +339,8 @@ def markdown(record: dict) -> str:
 
 
 def parse_args() -> argparse.Namespace:
-    shared = fixtures.REPO.parent / "shared" / "data"
     parser = argparse.ArgumentParser(prog="python -m bench.transformer", description=__doc__)
-    parser.add_argument("--clinc150", type=Path, default=shared / "clinc150")
-    parser.add_argument("--snips", type=Path, default=shared / "snips")
+    fixtures.add_data_arguments(parser, "clinc150", "snips")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--clinc150-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--only", nargs="+", choices=SETS, help="data sets (default: all)")
@@ -361,8 +357,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     console = Console(width=max(120, Console().width))
-    home = Path(tempfile.mkdtemp(prefix="intentbot-bench-transformer-"))
-    os.environ["BENTOML_HOME"] = str(home / "store")
+    home = fixtures.scratch_home("transformer")
     cache = home / "teachers"  # empty: the first distilled run times its teacher's fine-tuning
     if args.teachers:  # ... unless teachers fine-tuned before are reused (their time is kept)
         shutil.copytree(args.teachers, cache)

@@ -126,10 +126,8 @@ def _teacher(
     """With `distill.teacher`: its logits on the training utterances (and on altered copies,
     with `distill.augment`), the teacher fine-tuned first unless cached; None without one."""
     tagging = vocabulary.tag_set is not None
-    if distillation.teacher and distillation.augment and tagging:
-        _warn("distill.augment is left out on data with entities: altered copies have no spans")
     taught = distillation.teach(
-        splits, vocabulary.labels, tagging, lambda message: _log("teacher", message)
+        splits, vocabulary.labels, tagging, lambda message: _log("teacher", message), _warn
     )
     if taught:
         _log("teacher", taught.note, path=True)

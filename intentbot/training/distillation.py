@@ -71,7 +71,12 @@ class Distillation:
         return {"alpha": alpha, "temperature": self.temperature}
 
     def teach(
-        self, splits: Splits, labels: LabelSet, tagging: bool, log: Callable[[str], None]
+        self,
+        splits: Splits,
+        labels: LabelSet,
+        tagging: bool,
+        log: Callable[[str], None],
+        warn: Callable[[str], None],
     ) -> Taught | None:
         """The teacher of this training split, from the cache or fine-tuned first (minutes),
         its logits on the training utterances and, with `augment`, on altered copies that join
@@ -86,6 +91,8 @@ class Distillation:
         log(f"{self.teacher} on {len(texts)} utterances (cache: {root})")
         cached = teacher_for(texts, intents, labels, self.teacher, recipe, root, log=log)
         note = "from the cache" if cached.hit else f"fine-tuned in {cached.seconds:.0f} s"
+        if self.augment and tagging:
+            warn("distill.augment is left out on data with entities: altered copies have no spans")
         if not self.augment or tagging:
             return Taught(splits, cached.train_logits, f"{note}: {cached.folder}")
         copies = altered(texts, self.augment, recipe.seed)
