@@ -167,6 +167,12 @@ def targets_table(targets: list[dict]) -> list[str]:
     ]
 
 
+def aside(value: str, others: Sequence[str]) -> str:
+    """`value (other / other)`, or `value` alone: one table cell holding a figure and those it
+    is read with (a peer's, a percentile's), so a table needs no row or column for each."""
+    return f"{value} ({' / '.join(others)})" if others else value
+
+
 def section_head(intro: str, targets: list[dict], columns: Sequence[str]) -> list[str]:
     """A section's opening: its one-paragraph method, the goals, then the header of a table
     with `columns`."""

@@ -40,7 +40,6 @@ GOALS = [  # each against the typed bare service
 REQUEST_TIMEOUT = 30.0  # seconds, then the request counts as an error
 MARKERS = ("<!-- serving:start -->", "<!-- serving:end -->")
 HEADING = "## HTTP serving (`bench/serving.py`)"
-COLUMNS = ["server", "concurrency", "requests", "errors", "req/s", "p50 ms", "p99 ms"]
 
 
 @dataclass(frozen=True)
@@ -357,34 +356,55 @@ def main() -> None:
 
 
 def markdown(record: dict) -> str:
-    """The BENCHMARKS.md section: the goals, every level of every set-up, peak memory."""
-    setups = {server.name: server for server in SERVERS}
+    """The BENCHMARKS.md section: the goals, then one row per set-up (its levels side by side,
+    its errors and peak memory), so set-ups compare down a column."""
+    concurrencies = sorted({level["concurrency"] for level in record["levels"]})
     lines = report.section_head(
         f"{report.measured(record, record.get('command', 'make bench'))}: model "
         f"`{record['model']}`, POST /classify with the test utterances of "
         f"`{Path(record['args']['data']).name}` in turn, {float(record['args']['seconds']):.0f} s "
-        "per level, each level that many keep-alive connections from a raw asyncio client on "
-        "the same cores as the server. Bare: `bench/bare_service.py`, a BentoML service with "
-        "intentbot's request and answer types that answers a constant.",
+        "per level; at c=N, N keep-alive connections from a raw asyncio client on the same cores "
+        "as the server, each level's cell req/s (p50 / p99 ms), `-` where a set-up was not run "
+        "at it. Bare: `bench/bare_service.py`, a BentoML service with intentbot's request and "
+        "answer types that answers a constant.",
         record["targets"],
-        COLUMNS,
+        [
+            "server",
+            *(f"c={level}" for level in concurrencies),
+            "errors / requests",
+            "peak RSS MiB (a worker / all)",
+        ],
     )
-    for level in record["levels"]:
-        lines.append(
-            f"| {_setup(setups.get(level['server']), level['server'])} | {level['concurrency']} | "
-            f"{level['requests']:,} | {level['errors']} | {level['requests_per_s']:,.0f} | "
-            f"{level['p50_ms']:.2f} | {level['p99_ms']:.1f} |"
-        )
-    peaks = "; ".join(
-        f"{name} {memory['peak_worker_rss_mib']:.0f} MiB a worker, "
-        f"{memory['peak_tree_rss_mib']:.0f} MiB in all"
-        for name, memory in record["memory"].items()
-    )
-    return "\n".join([*lines, "", f"Peak RSS: {peaks}."])
+    for name, memory in record["memory"].items():
+        levels = [level for level in record["levels"] if level["server"] == name]
+        lines.append(_row(name, levels, concurrencies, memory))
+    return "\n".join(lines)
 
 
-def _setup(server: Server | None, name: str) -> str:
+def _row(name: str, levels: list[dict], concurrencies: list[int], memory: dict) -> str:
+    """One set-up's row: each level's req/s (p50 / p99 ms) or `-`, its errors summed over its
+    levels (of how many requests), its peak RSS."""
+    found = {level["concurrency"]: level for level in levels}
+    cells = [_level(found[level]) if level in found else "-" for level in concurrencies]
+    errors = sum(level["errors"] for level in levels)
+    requests = sum(level["requests"] for level in levels)
+    cells += [
+        f"{errors:,} / {requests:,}",
+        f"{memory['peak_worker_rss_mib']:,.0f} / {memory['peak_tree_rss_mib']:,.0f}",
+    ]
+    return f"| {_setup(name)} | {' | '.join(cells)} |"
+
+
+def _level(level: dict) -> str:
+    """A level's cell: throughput, with the latencies it came at."""
+    return report.aside(
+        f"{level['requests_per_s']:,.0f}", [f"{level['p50_ms']:.2f}", f"{level['p99_ms']:.1f}"]
+    )
+
+
+def _setup(name: str) -> str:
     """A set-up as the table names it: its name and what differs (`INTENTBOT_...=1`, workers)."""
+    server = next((server for server in SERVERS if server.name == name), None)
     if server is None:
         return name
     changes = [f"`{key}={value}`" for key, value in server.env.items()]

@@ -36,6 +36,14 @@ from intentbot.splits import Splits, from_bio_folders, from_bundled, from_clinc1
 SHOTS = 10
 MARKERS = ("<!-- suite:start -->", "<!-- suite:end -->")
 HEADING = "## Accuracy with no preset (`bench/suite.py`)"
+PEERS = ("tfidf", "minilm")  # in the order a section's cells name them
+FIGURES = {  # a row's figures (percentages' keys) -> their columns
+    "accuracy": "accuracy %",
+    "in_scope_accuracy": "in-scope %",
+    "oos_recall": "oos recall %",
+    "entity_f1": "entity F1 %",
+    "sentence_accuracy": "sentence %",
+}
 
 
 @dataclass(frozen=True)
@@ -191,7 +199,8 @@ def mean(runs: list[dict]) -> dict:
 
 
 def targets(rows: dict) -> list[dict]:
-    """The issue's goals, each with its measurement and pass/miss."""
+    """The issue's goals, each with its measurement and pass/miss; the time goal once, on the
+    slowest data set, as every run has the same bound."""
     checks = []
 
     def check(name: str, goal: str, measured: str, passed: bool) -> None:
@@ -207,12 +216,9 @@ def targets(rows: dict) -> list[dict]:
                 goal = f">= TF-IDF{f' + {margin:g}' if margin else ''} ({peer[key] + margin:.2f})"
                 passed = ours[key] >= peer[key] + margin
                 check(f"{name} {key}", goal, f"{ours[key]:.2f}", passed)
-        check(
-            f"{name} slowest run",
-            "<= 300 s",
-            f"{ours['max_seconds']:.0f} s",
-            ours["max_seconds"] <= 300,
-        )
+    slowest = max(rows, key=lambda name: rows[name]["intentbot"]["max_seconds"])
+    seconds = rows[slowest]["intentbot"]["max_seconds"]
+    check(f"slowest run ({slowest})", "<= 300 s", f"{seconds:.0f} s", seconds <= 300)
     gap = statistics.fmean(
         row["intentbot"]["accuracy"] - row["tfidf"]["accuracy"] for row in rows.values()
     )
@@ -221,28 +227,36 @@ def targets(rows: dict) -> list[dict]:
 
 
 def markdown(record: dict) -> str:
-    """The BENCHMARKS.md section: targets, then one row per data set."""
-    lines = [
+    """The BENCHMARKS.md section: targets (checked again from the rows, so results written
+    before a change of the goals show them as they are now), then one row per data set, the
+    peers' figures beside intentbot's."""
+    lines = report.section_head(
         f"{report.measured(record)}: `python -m intentbot.train` with only the data named, mean of "
         f"{len(record['seeds'])} seeds, test split scored whole; the peers are trained on the "
-        "same training split in the same run and answer with their top class.",
-        "",
-        *report.targets_table(record["targets"]),
-        "",
-        "| data | model | accuracy % | in-scope % | oos recall % | entity F1 % | sentence % "
-        "| seconds |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+        "same training split in the same run and answer with their top class. Each cell: "
+        "intentbot's figure (± the spread of accuracy over the seeds), then in parentheses "
+        "TF-IDF + LinearSVC's and, where it ran, MiniLM + LR's; seconds: intentbot's slowest run, "
+        "then the peers' training.",
+        targets(record["rows"]),
+        ["data", *FIGURES.values(), "seconds"],
+    )
     for name, row in record["rows"].items():
-        for model, figures in row.items():
-            spread = f" ± {figures['accuracy_std']}" if "accuracy_std" in figures else ""
-            lines.append(
-                f"| {name} | {model} | {figures['accuracy']}{spread} | "
-                f"{figures.get('in_scope_accuracy', '-')} | {figures.get('oos_recall', '-')} | "
-                f"{figures.get('entity_f1', '-')} | {figures.get('sentence_accuracy', '-')} | "
-                f"{figures.get('max_seconds', figures['seconds']):.0f} |"
-            )
+        ours, peers = row["intentbot"], [row[peer] for peer in PEERS if peer in row]
+        cells = [_cell(key, ours, peers) for key in FIGURES]
+        seconds = report.aside(
+            f"{ours['max_seconds']:.0f}", [f"{peer['seconds']:.0f}" for peer in peers]
+        )
+        lines.append(f"| {name} | {' | '.join(cells)} | {seconds} |")
     return "\n".join(lines)
+
+
+def _cell(key: str, ours: dict, peers: list[dict]) -> str:
+    """intentbot's figure `key` (with its spread, for accuracy), then the peers' that have it;
+    `-` where the data has no such figure (no out-of-scope utterances, no entities)."""
+    if key not in ours:
+        return "-"
+    spread = f" ± {ours['accuracy_std']}" if key == "accuracy" else ""
+    return report.aside(f"{ours[key]}{spread}", [str(peer[key]) for peer in peers if key in peer])
 
 
 def parse_args() -> argparse.Namespace:

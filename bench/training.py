@@ -206,7 +206,8 @@ def main() -> None:
 
 
 def markdown(record: dict) -> str:
-    """The BENCHMARKS.md section: the goal, the run's figures, where the fit's time went."""
+    """The BENCHMARKS.md section: the goal, then the run's figures, where the fit's time went
+    among them."""
     shown = [part for part in record["command"].split() if not part.startswith(PLUMBING)]
     fit, test = record["fit_seconds"], record["test"]
     to_best, per_epoch = record["seconds_to_best_checkpoint"], record["tokens_per_epoch"]
@@ -231,15 +232,17 @@ def markdown(record: dict) -> str:
         f"| peak RSS, process tree | {record['peak_rss_mib']:,.0f} MiB |",
         f"| test accuracy / in-scope / out-of-scope recall | {_accuracy({'test': test})} |",
         f"| peer: TF-IDF + LinearSVC fit | {record['peer_tfidf_fit_seconds']:.1f} s |",
-        "",
-        "| phase | seconds | share of fit |",
-        "|---|---|---|",
-        *(
-            f"| {row['phase']} | {row['total_s']:.1f} | {row['total_s'] / fit:.0%} |"
-            for row in record["profile"]
-        ),
+        f"| where the fit's time went | {_phases(record['profile'], fit)} |",
     ]
     return "\n".join(lines)
+
+
+def _phases(profile: list[dict], fit: float) -> str:
+    """Each phase's seconds and share of the fit in one cell: a table of its own would cost
+    the page a line a phase."""
+    return "; ".join(
+        f"{row['phase']}: {row['total_s']:.1f} s, {row['total_s'] / fit:.0%}" for row in profile
+    )
 
 
 def full_run_epochs() -> int:
