@@ -19,6 +19,7 @@ from intentbot.training.distillation import blended_loss
 from intentbot.training.optimisation import Optimisation
 
 STAGES = ("train", "val")
+LOSSES = ("loss", "label_loss", "tag_loss")  # label_loss: with a teacher; tag_loss: with entities
 FROZEN = "net.embedding.weight"  # what checkpoints leave out when the embeddings are frozen
 
 
@@ -73,12 +74,18 @@ class IntentTrainingModule(L.LightningModule):
                 )
             }
         )
+        # the epoch's mean losses: updated every step, logged once at the epoch's end
+        self.losses = nn.ModuleDict(
+            {f"{stage}_{name}": MeanMetric() for stage in STAGES for name in LOSSES}
+        )
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) ids and (B,) lengths -> (B, C) logits: the wrapped IntentNet, unchanged."""
         return self.net(ids, lengths)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        """The batch's loss; updates the stage's metrics, which `_log_epoch` logs at the end of
+        the epoch."""
         ids, lengths, targets, tags, matches, grams, teacher = batch
         if tags is None:
             logits = self.net(ids, lengths, grams=grams)  # (B, C)
@@ -92,22 +99,11 @@ class IntentTrainingModule(L.LightningModule):
             tags_right = ((tag_logits.argmax(-1) == tags) | (tags == IGNORE)).all(dim=1)  # (B,)
             intents_right = logits.argmax(-1) == targets  # (B,)
             sentences_right = (tags_right & intents_right).float()
-            for name, rates in (
-                ("sentence_acc", sentences_right),
-                ("joint_acc", (sentences_right + intents_right.float()) / 2),
-            ):
-                metric = self.tag_metrics[f"{stage}_{name}"]
-                metric.update(rates)
-                self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True)
-        metrics = self.metrics[f"{stage}_metrics"]
-        metrics.update(logits, targets)
-        self._log_mean(f"{stage}/loss", loss, len(targets), prog_bar=True)
-        self.log_dict(
-            metrics,
-            prog_bar=stage == "val",
-            on_step=False,
-            on_epoch=True,
-        )
+            self.tag_metrics[f"{stage}_sentence_acc"].update(sentences_right)
+            joint = (sentences_right + intents_right.float()) / 2
+            self.tag_metrics[f"{stage}_joint_acc"].update(joint)
+        self.metrics[f"{stage}_metrics"].update(logits, targets)
+        self._add_loss(stage, "loss", loss, len(targets))
         return loss
 
     def _intent_loss(
@@ -119,32 +115,51 @@ class IntentTrainingModule(L.LightningModule):
         distillation = self.hparams.distillation
         if teacher is None or not distillation or not distillation["alpha"]:
             return hard
-        self._log_mean(f"{stage}/label_loss", hard, len(targets))
+        self._add_loss(stage, "label_loss", hard, len(targets))
         return blended_loss(
             hard, logits, teacher, distillation["alpha"], distillation["temperature"]
         )
 
     def _tag_step(self, tag_logits: torch.Tensor, tags: torch.Tensor, stage: str) -> torch.Tensor:
-        """The tagging loss over real tokens; logs it and the token-level tag accuracy."""
+        """The tagging loss over real tokens; adds it and the token-level tag accuracy to the
+        epoch's figures."""
         flat_logits, flat_tags = tag_logits.flatten(0, 1), tags.flatten()  # (B*T, K), (B*T,)
         loss = self.tag_loss(flat_logits, flat_tags)
-        self._log_mean(f"{stage}/tag_loss", loss, len(tags))
-        accuracy = self.tag_metrics[f"{stage}_tag_acc"]
-        accuracy.update(flat_logits, flat_tags)
-        self.log(f"{stage}/tag_acc", accuracy, on_step=False, on_epoch=True)
+        self._add_loss(stage, "tag_loss", loss, len(tags))
+        self.tag_metrics[f"{stage}_tag_acc"].update(flat_logits, flat_tags)
         return loss
 
-    def _log_mean(self, name: str, value: torch.Tensor, size: int, prog_bar: bool = False) -> None:
-        """An epoch's mean over batches of `size` texts."""
-        self.log(
-            name,
-            value,
-            prog_bar=prog_bar,
-            on_epoch=True,
-            on_step=False,
-            batch_size=size,
-            sync_dist=True,  # the mean over every process's batches under DDP
-        )
+    def _add_loss(self, stage: str, name: str, value: torch.Tensor, size: int) -> None:
+        """Adds a batch of `size` texts to the epoch's mean of `stage/name`."""
+        self.losses[f"{stage}_{name}"].update(value.detach(), weight=size)
+
+    def on_train_epoch_end(self) -> None:
+        """Logs the training epoch's figures (train/loss, train/argmax_acc, ...)."""
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        """Logs the validation epoch's figures, which checkpoints and early stopping monitor."""
+        self._log_epoch("val")
+
+    def _log_epoch(self, stage: str) -> None:
+        """Logs each of the stage's figures that this epoch updated, then resets them."""
+        # once an epoch, not every step: on a few hundred utterances Lightning's per-step
+        # logging of seven figures took 15 % of a run's time
+        figures = {
+            **{name: metric for name, metric in self.metrics[f"{stage}_metrics"].items()},
+            **{
+                f"{stage}/{key.removeprefix(f'{stage}_')}": metric
+                for group in (self.tag_metrics, self.losses)
+                for key, metric in group.items()
+                if key.startswith(f"{stage}_")
+            },
+        }
+        for name, metric in figures.items():
+            if metric.update_called:
+                # compute() gathers every process's updates under DDP
+                shown = stage == "val" or name == "train/loss"
+                self.log(name, metric.compute(), prog_bar=shown)
+            metric.reset()
 
     def training_step(self, batch: Batch, batch_index: int) -> torch.Tensor:
         """The loss Lightning backpropagates; logs train/loss and the train metrics."""
@@ -155,8 +170,12 @@ class IntentTrainingModule(L.LightningModule):
         self._step(batch, "val")
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Logs train/grad_norm every step for the gradient panel of curves.png."""
-        # before clipping: the raw norm shows vanishing or exploding gradients (rnn vs gru/lstm)
+        """Logs train/grad_norm for the gradient panel of curves.png."""
+        # before clipping: the raw norm shows vanishing or exploding gradients (rnn vs gru/lstm);
+        # only on the steps the logger writes (Lightning's rule, `log_every_n_steps`)
+        every = self.trainer.log_every_n_steps
+        if not every or (self.trainer.global_step + 1) % every:
+            return
         norms = grad_norm(self.net, norm_type=2)
         if norms:
             self.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
