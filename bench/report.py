@@ -48,6 +48,7 @@ WRITERS = {
     "snips": "bench.snips",
     "review_loop": "bench.review_loop",
     "transformer": "bench.transformer",
+    "small": "bench.small",
 }
 
 
