@@ -28,7 +28,7 @@ from rich.console import Console
 
 from bench import fixtures, report
 from bench.peers import minilm_peer, tfidf_peer
-from bench.suite import DataSet, peer_figures, train_once
+from bench.suite import DataSet, mean, peer_figures, train_once
 from intentbot.corpus import read_data
 from intentbot.examples import Example
 from intentbot.splits import from_files
@@ -114,14 +114,8 @@ def _splits(files: dict[str, Path]) -> Callable[[int], object]:
 
 
 def figures_of(runs: list[dict]) -> dict:
-    """Mean of each figure over the seeds, the spread of accuracy and the slowest run."""
-    keys = [key for key in runs[0] if key not in ("seed", "model_tag")]
-    summary = {key: round(statistics.fmean(run[key] for run in runs), 2) for key in keys}
-    spread = statistics.stdev(run["accuracy"] for run in runs) if len(runs) > 1 else 0.0
-    summary["accuracy_std"] = round(spread, 2)
-    summary["max_seconds"] = max(run["seconds"] for run in runs)
-    summary["per_seed"] = [run["accuracy"] for run in runs]
-    return summary
+    """`bench.suite.mean` of the seeds' runs, and each seed's accuracy for the table."""
+    return {**mean(runs), "per_seed": [run["accuracy"] for run in runs]}
 
 
 def targets(rows: dict) -> list[dict]:
@@ -184,8 +178,8 @@ def _accuracy(figures: dict | None) -> str:
     """`mean (seed / seed / seed)`, or `-` for a model not run."""
     if figures is None:
         return "-"
-    seeds = " / ".join(f"{value:.1f}" for value in figures.get("per_seed", []))
-    return f"{figures['accuracy']:.2f} ({seeds})"
+    seeds = [f"{value:.1f}" for value in figures.get("per_seed", [])]
+    return report.aside(f"{figures['accuracy']:.2f}", seeds)
 
 
 def peers(data: DataSet, seeds: list[int]) -> dict[str, dict]:

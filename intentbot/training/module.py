@@ -65,7 +65,7 @@ class IntentTrainingModule(L.LightningModule):
         # was the first epoch's (xSID Japanese: 36 % intent accuracy, the majority intent)
         self.tag_metrics = nn.ModuleDict(
             {
-                f"{stage}_{name}": metric
+                f"{stage}/{name}": metric  # the name it is logged under
                 for stage in (STAGES if tags else ())
                 for name, metric in (
                     ("tag_acc", MulticlassAccuracy(tags, average="micro", ignore_index=IGNORE)),
@@ -76,7 +76,7 @@ class IntentTrainingModule(L.LightningModule):
         )
         # the epoch's mean losses: updated every step, logged once at the epoch's end
         self.losses = nn.ModuleDict(
-            {f"{stage}_{name}": MeanMetric() for stage in STAGES for name in LOSSES}
+            {f"{stage}/{name}": MeanMetric() for stage in STAGES for name in LOSSES}
         )
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -99,9 +99,9 @@ class IntentTrainingModule(L.LightningModule):
             tags_right = ((tag_logits.argmax(-1) == tags) | (tags == IGNORE)).all(dim=1)  # (B,)
             intents_right = logits.argmax(-1) == targets  # (B,)
             sentences_right = (tags_right & intents_right).float()
-            self.tag_metrics[f"{stage}_sentence_acc"].update(sentences_right)
+            self.tag_metrics[f"{stage}/sentence_acc"].update(sentences_right)
             joint = (sentences_right + intents_right.float()) / 2
-            self.tag_metrics[f"{stage}_joint_acc"].update(joint)
+            self.tag_metrics[f"{stage}/joint_acc"].update(joint)
         self.metrics[f"{stage}_metrics"].update(logits, targets)
         self._add_loss(stage, "loss", loss, len(targets))
         return loss
@@ -126,12 +126,12 @@ class IntentTrainingModule(L.LightningModule):
         flat_logits, flat_tags = tag_logits.flatten(0, 1), tags.flatten()  # (B*T, K), (B*T,)
         loss = self.tag_loss(flat_logits, flat_tags)
         self._add_loss(stage, "tag_loss", loss, len(tags))
-        self.tag_metrics[f"{stage}_tag_acc"].update(flat_logits, flat_tags)
+        self.tag_metrics[f"{stage}/tag_acc"].update(flat_logits, flat_tags)
         return loss
 
     def _add_loss(self, stage: str, name: str, value: torch.Tensor, size: int) -> None:
         """Adds a batch of `size` texts to the epoch's mean of `stage/name`."""
-        self.losses[f"{stage}_{name}"].update(value.detach(), weight=size)
+        self.losses[f"{stage}/{name}"].update(value.detach(), weight=size)
 
     def on_train_epoch_end(self) -> None:
         """Logs the training epoch's figures (train/loss, train/argmax_acc, ...)."""
@@ -145,16 +145,9 @@ class IntentTrainingModule(L.LightningModule):
         """Logs each of the stage's figures that this epoch updated, then resets them."""
         # once an epoch, not every step: on a few hundred utterances Lightning's per-step
         # logging of seven figures took 15 % of a run's time
-        figures = {
-            **{name: metric for name, metric in self.metrics[f"{stage}_metrics"].items()},
-            **{
-                f"{stage}/{key.removeprefix(f'{stage}_')}": metric
-                for group in (self.tag_metrics, self.losses)
-                for key, metric in group.items()
-                if key.startswith(f"{stage}_")
-            },
-        }
-        for name, metric in figures.items():
+        every_stage = [*self.tag_metrics.items(), *self.losses.items()]  # keyed "stage/name"
+        stage_only = [item for item in every_stage if item[0].startswith(f"{stage}/")]
+        for name, metric in [*self.metrics[f"{stage}_metrics"].items(), *stage_only]:
             if metric.update_called:
                 # compute() gathers every process's updates under DDP
                 shown = stage == "val" or name == "train/loss"
