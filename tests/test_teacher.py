@@ -5,6 +5,7 @@ fine-tunes a new one, and a missing package is one clear error with the install 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +16,18 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from intentbot.cli import user_error
 from intentbot.labels import LabelSet
 from intentbot.training import teacher_cache
-from intentbot.training.teacher import INSTALL, TeacherMissing, TeacherRecipe
+from intentbot.training.teacher import INSTALL, Teacher, TeacherMissing, TeacherRecipe, fine_tune
 from intentbot.training.teacher_cache import cache_root, teacher_for
 
 TEXTS = ["what time is it", "tell me the time", "hello there", "hi bot", "book a table", "a table"]
 INTENTS = ["time", "time", "greeting", "greeting", "booking", "booking"]
 LABELS = LabelSet.from_intents(INTENTS)
-QUICK = TeacherRecipe(epochs=1, min_steps=0, batch_size=4)
+QUICK = TeacherRecipe(epochs=1, min_steps=0, batch_size=4, frozen_layers=1)
 
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 1-layer, 16-wide BERT over the words above, with its tokenizer.json: what a folder
+    """A 2-layer, 16-wide BERT over the words above, with its tokenizer.json: what a folder
     given as `distill.teacher` holds."""
     from transformers import BertConfig, BertModel
 
@@ -42,7 +43,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=16,
-        num_hidden_layers=1,
+        num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=64,
@@ -71,7 +72,7 @@ def test_the_same_data_hits_the_cache(tiny_bert: Path, tmp_path: Path) -> None:
 def test_other_data_or_another_recipe_misses(tiny_bert: Path, tmp_path: Path) -> None:
     first = cached(tiny_bert, tmp_path)
     other_text = cached(tiny_bert, tmp_path, texts=[*TEXTS[:-1], "reserve a table"])
-    other_recipe = cached(tiny_bert, tmp_path, recipe=TeacherRecipe(epochs=2, min_steps=0))
+    other_recipe = cached(tiny_bert, tmp_path, recipe=replace(QUICK, epochs=2))
     assert not other_text.hit and not other_recipe.hit
     assert len({first.folder, other_text.folder, other_recipe.folder}) == 3
 
@@ -83,6 +84,44 @@ def test_the_callers_random_generator_is_left_as_it_was(tiny_bert: Path, tmp_pat
     torch.manual_seed(7)
     cached(tiny_bert, tmp_path)
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def _changed_parts(folder: Path, frozen: int) -> tuple[set[str], Teacher]:
+    """Which parts of the body (embeddings, encoder.layer.N) 20 epochs of fine-tuning with
+    `frozen` lower layers changed, and the fine-tuned teacher."""
+    from transformers import BertModel
+
+    before = BertModel.from_pretrained(folder, add_pooling_layer=False).state_dict()
+    recipe = replace(QUICK, epochs=20, lr=1e-2, frozen_layers=frozen)
+    teacher = fine_tune(TEXTS, LABELS.indices(INTENTS), LABELS.names, str(folder), recipe)
+    after = teacher.net.body.state_dict()
+    assert before.keys() == after.keys()  # the whole body is back in place after training
+    parts = {
+        ".".join(name.split(".")[:3]) if name.startswith("encoder.") else name.split(".")[0]
+        for name in before
+        if not torch.equal(before[name], after[name])
+    }
+    return parts, teacher
+
+
+@pytest.mark.parametrize("frozen", [0, 1])
+def test_frozen_layers_stay_as_pretrained_and_the_layers_above_them_learn(
+    tiny_bert: Path, frozen: int
+) -> None:
+    parts, teacher = _changed_parts(tiny_bert, frozen)
+    top = {"encoder.layer.1"}
+    assert parts == top if frozen else {"embeddings", "encoder.layer.0", *top} <= parts
+    # trained from the frozen layers' cached outputs, it answers from token ids as it learned
+    answers = teacher.logits(TEXTS).argmax(1)
+    assert answers.tolist() == LABELS.indices(INTENTS)
+
+
+def test_freezing_every_layer_or_a_body_without_layers_is_named(tiny_bert: Path) -> None:
+    recipe = replace(QUICK, frozen_layers=2)
+    with pytest.raises(
+        ValueError, match=r"frozen_layers=2: the teacher has 2 layers; freeze 0 to 1"
+    ):
+        fine_tune(TEXTS, LABELS.indices(INTENTS), LABELS.names, str(tiny_bert), recipe)
 
 
 def test_small_data_gets_enough_steps_for_its_head() -> None:

@@ -43,15 +43,18 @@ class TeacherRecipe:
     """How the teacher is fine-tuned (`distill.recipe`): a standard recipe, AdamW with a linear
     warm-up and decay. Every field is part of the teacher cache's key."""
 
-    epochs: int = 3
+    epochs: int = 5
     min_steps: int = 600  # small data gets more epochs, so that the new head learns
     max_epochs: int = 30
     batch_size: int = 32
-    lr: float = 1e-4
+    lr: float = 2e-4
     weight_decay: float = 0.01
     warmup_fraction: float = 0.1
     max_length: int = 64
     seed: int = 0
+    # the embeddings and this many lower layers stay as pretrained: their outputs are computed
+    # once per utterance, and each step runs and updates only the layers above them
+    frozen_layers: int = 3
 
     def planned_epochs(self, examples: int) -> int:
         """`epochs`, or more on small data: enough for `min_steps` steps, `max_epochs` at most."""
@@ -105,7 +108,10 @@ class TeacherNet(nn.Module):
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids and (B, T) 1/0 mask -> (B, C) logits."""
-        hidden = self.body(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, H)
+        return self.classify(self.body(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
+
+    def classify(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) top-layer outputs and their (B, T) mask -> (B, C) logits."""
         weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H)
         return self.head(self.dropout(pooled))
@@ -128,9 +134,7 @@ class Teacher:
         """(B, T) ids padded to the longest, and the (B, T) mask of real tokens."""
         pad_id = self.net.body.config.pad_token_id or 0
         ids = pad_sequence(list(sequences), batch_first=True, padding_value=pad_id)
-        lengths = torch.tensor([len(sequence) for sequence in sequences])
-        mask = (torch.arange(ids.size(1))[None, :] < lengths[:, None]).long()
-        return ids, mask
+        return ids, real_tokens(sequences, ids.size(1))
 
     @torch.inference_mode()
     def logits(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -196,23 +200,105 @@ def fine_tune(
         [len(sequence) for sequence in sequences],
         LENGTH_POOL,
     )
+    inputs = frozen_states(teacher, sequences, recipe.frozen_layers)
     optimiser, schedule = _optimiser(teacher.net, recipe, epochs * len(batches))
     teacher.net.train()
-    for epoch in range(1, epochs + 1):
-        started, total = time.perf_counter(), 0.0
-        for batch in batches:
-            ids, mask = teacher.pad([sequences[index] for index in batch])
-            loss = nn.functional.cross_entropy(teacher.net(ids, mask), labels[batch])
-            loss.backward()
-            nn.utils.clip_grad_norm_(teacher.net.parameters(), 1.0)
-            optimiser.step()
-            schedule.step()
-            optimiser.zero_grad(set_to_none=True)
-            total += float(loss.detach()) * len(batch)
-        if log is not None:
-            seconds = time.perf_counter() - started
-            log(f"epoch {epoch}/{epochs}: loss {total / len(sequences):.3f} ({seconds:.0f} s)")
+    with layers(teacher.net.body, recipe.frozen_layers):
+        for epoch in range(1, epochs + 1):
+            started, total = time.perf_counter(), 0.0
+            for batch in batches:
+                logits = _training_logits(teacher, [inputs[index] for index in batch])
+                loss = nn.functional.cross_entropy(logits, labels[batch])
+                loss.backward()
+                nn.utils.clip_grad_norm_(teacher.net.parameters(), 1.0)
+                optimiser.step()
+                schedule.step()
+                optimiser.zero_grad(set_to_none=True)
+                total += float(loss.detach()) * len(batch)
+            if log is not None:
+                seconds = time.perf_counter() - started
+                log(f"epoch {epoch}/{epochs}: loss {total / len(sequences):.3f} ({seconds:.0f} s)")
     return teacher
+
+
+class _CachedInputs(nn.Module):
+    """Stands in for the body's embeddings while it runs from the frozen layers' cached outputs:
+    what it is handed as `inputs_embeds` is what the layers above them read."""
+
+    def forward(self, inputs_embeds: torch.Tensor | None = None, **_: object) -> torch.Tensor:
+        return inputs_embeds
+
+
+def _layer_list(body: nn.Module, frozen: int) -> nn.ModuleList:
+    """The body's transformer layers (BERT-family `encoder.layer`), checked against `frozen`."""
+    stack = getattr(getattr(body, "encoder", None), "layer", None)
+    if not isinstance(stack, nn.ModuleList) or not hasattr(body, "embeddings"):
+        raise ValueError(
+            f"distill.recipe.frozen_layers={frozen}: this teacher's body has no BERT-style "
+            "embeddings and encoder.layer to freeze; set distill.recipe.frozen_layers=0"
+        )
+    if not 0 <= frozen < len(stack):
+        raise ValueError(
+            f"distill.recipe.frozen_layers={frozen}: the teacher has {len(stack)} layers; "
+            f"freeze 0 to {len(stack) - 1} of them"
+        )
+    return stack
+
+
+@contextlib.contextmanager
+def layers(body: nn.Module, first: int, stop: int | None = None) -> Iterator[None]:
+    """The body as its layers `first` to `stop` (None: the top): from token ids when `first` is
+    0, else reading the hidden states below them as `inputs_embeds`; restored on leaving."""
+    if not first and stop is None:
+        yield
+        return
+    stack, embeddings = _layer_list(body, first or stop), body.embeddings
+    body.encoder.layer = stack[first:stop]
+    if first:
+        body.embeddings = _CachedInputs()
+    try:
+        yield
+    finally:
+        body.encoder.layer, body.embeddings = stack, embeddings
+
+
+def frozen_states(
+    teacher: Teacher, sequences: Sequence[torch.Tensor], frozen: int, batch_size: int = 256
+) -> list[torch.Tensor]:
+    """With `frozen` layers: each sequence's (T, H) outputs of the embeddings and those layers,
+    computed once (they never change) and frozen against training; without: the token ids."""
+    if not frozen:
+        return list(sequences)
+    body = teacher.net.body
+    for module in (body.embeddings, *_layer_list(body, frozen)[:frozen]):
+        module.requires_grad_(False)
+    states: list[torch.Tensor] = [torch.empty(0)] * len(sequences)
+    order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
+    body.eval()  # dropout off: the cached outputs are the frozen layers' own
+    with torch.no_grad(), layers(body, 0, frozen):
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            ids, mask = teacher.pad([sequences[index] for index in chosen])
+            hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state
+            for row, index in enumerate(chosen):
+                states[index] = hidden[row, : len(sequences[index])].clone()
+    return states
+
+
+def _training_logits(teacher: Teacher, inputs: list[torch.Tensor]) -> torch.Tensor:
+    """(B, C) logits of a batch of token ids, or of cached (T, H) frozen-layer outputs."""
+    if inputs[0].dim() == 1:
+        return teacher.net(*teacher.pad(inputs))
+    hidden = pad_sequence(inputs, batch_first=True)  # (B, T, H)
+    mask = real_tokens(inputs, hidden.size(1))
+    top = teacher.net.body(inputs_embeds=hidden, attention_mask=mask).last_hidden_state
+    return teacher.net.classify(top, mask)
+
+
+def real_tokens(sequences: Sequence[torch.Tensor], width: int) -> torch.Tensor:
+    """(B, width) 1 where a position holds one of the sequence's tokens, 0 on padding."""
+    lengths = torch.tensor([len(sequence) for sequence in sequences])
+    return (torch.arange(width)[None, :] < lengths[:, None]).long()
 
 
 def _optimiser(
@@ -220,8 +306,9 @@ def _optimiser(
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW (no decay on biases and LayerNorm, as BERT's recipe) with a linear warm-up to
     `recipe.lr`, then a linear decay to 0 at the last step."""
-    decayed = [parameter for parameter in net.parameters() if parameter.ndim >= 2]
-    plain = [parameter for parameter in net.parameters() if parameter.ndim < 2]
+    trained = [parameter for parameter in net.parameters() if parameter.requires_grad]
+    decayed = [parameter for parameter in trained if parameter.ndim >= 2]
+    plain = [parameter for parameter in trained if parameter.ndim < 2]
     optimiser = torch.optim.AdamW(
         [{"params": decayed, "weight_decay": recipe.weight_decay}, {"params": plain}],
         lr=recipe.lr,
