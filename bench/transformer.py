@@ -406,9 +406,9 @@ def main() -> None:
         if timed:
             record["speed"] = speeds(row, first_teacher, splits, home, console)
             console.print(f"speed: {record['speed']}")
-    record["targets"] = targets(record)
+        record["targets"] = targets(record)  # written after every data set: a stop keeps them
+        report.write("transformer", record, console)
     console.print(report.targets_console("the transformer and distillation", record["targets"]))
-    report.write("transformer", record, console)
     shutil.rmtree(home, ignore_errors=True)
     report.update_benchmarks(MARKERS, HEADING, markdown(record), console)
 
