@@ -5,6 +5,11 @@ Mean pooling over real tokens, not BERT's [CLS] pooler: all-MiniLM-L6-v2 was tra
 sentences that way, so its pooled vector means something before fine-tuning starts, and a few
 utterances per intent are enough for the head. `transformers` builds the body; the library
 that owns text handling here (`tokenizers`) reads the model's own tokenizer.json.
+
+The embeddings and lower layers stay as pretrained (`frozen_layers`): on a CPU most of a
+whole-body step is the 30k-row embedding table's gradient and update, and the lower layers'
+outputs can be computed once instead of every epoch, so a step of the top layers costs a
+quarter, and the recipe affords more epochs at a higher learning rate.
 """
 
 from __future__ import annotations
@@ -200,10 +205,10 @@ def fine_tune(
         [len(sequence) for sequence in sequences],
         LENGTH_POOL,
     )
-    inputs = frozen_states(teacher, sequences, recipe.frozen_layers)
+    inputs = _frozen_states(teacher, sequences, recipe.frozen_layers)
     optimiser, schedule = _optimiser(teacher.net, recipe, epochs * len(batches))
     teacher.net.train()
-    with layers(teacher.net.body, recipe.frozen_layers):
+    with _layers(teacher.net.body, recipe.frozen_layers):
         for epoch in range(1, epochs + 1):
             started, total = time.perf_counter(), 0.0
             for batch in batches:
@@ -246,7 +251,7 @@ def _layer_list(body: nn.Module, frozen: int) -> nn.ModuleList:
 
 
 @contextlib.contextmanager
-def layers(body: nn.Module, first: int, stop: int | None = None) -> Iterator[None]:
+def _layers(body: nn.Module, first: int, stop: int | None = None) -> Iterator[None]:
     """The body as its layers `first` to `stop` (None: the top): from token ids when `first` is
     0, else reading the hidden states below them as `inputs_embeds`; restored on leaving."""
     if not first and stop is None:
@@ -262,7 +267,7 @@ def layers(body: nn.Module, first: int, stop: int | None = None) -> Iterator[Non
         body.encoder.layer, body.embeddings = stack, embeddings
 
 
-def frozen_states(
+def _frozen_states(
     teacher: Teacher, sequences: Sequence[torch.Tensor], frozen: int, batch_size: int = 256
 ) -> list[torch.Tensor]:
     """With `frozen` layers: each sequence's (T, H) outputs of the embeddings and those layers,
@@ -275,7 +280,7 @@ def frozen_states(
     states: list[torch.Tensor] = [torch.empty(0)] * len(sequences)
     order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
     body.eval()  # dropout off: the cached outputs are the frozen layers' own
-    with torch.no_grad(), layers(body, 0, frozen):
+    with torch.no_grad(), _layers(body, 0, frozen):
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
             ids, mask = teacher.pad([sequences[index] for index in chosen])
