@@ -368,6 +368,7 @@ def main() -> None:
         "clinc150_seeds": args.clinc150_seeds,
         "recipe": recipe()[0].to_dict(),
         "rows": {},
+        "targets": [],
     }
     sets = {
         data.name: data for data in data_sets(args.clinc150.resolve(), args.snips.resolve(), home)

@@ -116,7 +116,7 @@ def test_frozen_layers_stay_as_pretrained_and_the_layers_above_them_learn(
     assert answers.tolist() == LABELS.indices(INTENTS)
 
 
-def test_freezing_every_layer_or_a_body_without_layers_is_named(tiny_bert: Path) -> None:
+def test_freezing_every_layer_is_named(tiny_bert: Path) -> None:
     recipe = replace(QUICK, frozen_layers=2)
     with pytest.raises(
         ValueError, match=r"frozen_layers=2: the teacher has 2 layers; freeze 0 to 1"

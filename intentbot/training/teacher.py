@@ -141,16 +141,22 @@ class Teacher:
         ids = pad_sequence(list(sequences), batch_first=True, padding_value=pad_id)
         return ids, real_tokens(sequences, ids.size(1))
 
-    @torch.inference_mode()
-    def logits(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """(N, C) logits in the texts' order; batches of like lengths pad less."""
-        self.net.eval()
-        sequences = self.encode(texts)
+    def by_length(
+        self, sequences: Sequence[torch.Tensor], batch_size: int = 256
+    ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """Batches of like lengths (they pad less): the sequences' indices, ids and mask."""
         order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
-        rows = np.zeros((len(sequences), len(self.names)), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
-            ids, mask = self.pad([sequences[index] for index in chosen])
+            yield chosen, *self.pad([sequences[index] for index in chosen])
+
+    @torch.inference_mode()
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, C) logits in the texts' order."""
+        self.net.eval()
+        sequences = self.encode(texts)
+        rows = np.zeros((len(sequences), len(self.names)), dtype=np.float32)
+        for chosen, ids, mask in self.by_length(sequences):
             rows[chosen] = self.net(ids, mask).float().numpy()
         return rows
 
@@ -206,9 +212,11 @@ def fine_tune(
         LENGTH_POOL,
     )
     inputs = _frozen_states(teacher, sequences, recipe.frozen_layers)
-    optimiser, schedule = _optimiser(teacher.net, recipe, epochs * len(batches))
     teacher.net.train()
+    # while it trains the body holds only the layers above the frozen ones: the optimiser and
+    # the clipping see those alone
     with _layers(teacher.net.body, recipe.frozen_layers):
+        optimiser, schedule = _optimiser(teacher.net, recipe, epochs * len(batches))
         for epoch in range(1, epochs + 1):
             started, total = time.perf_counter(), 0.0
             for batch in batches:
@@ -268,22 +276,17 @@ def _layers(body: nn.Module, first: int, stop: int | None = None) -> Iterator[No
 
 
 def _frozen_states(
-    teacher: Teacher, sequences: Sequence[torch.Tensor], frozen: int, batch_size: int = 256
+    teacher: Teacher, sequences: Sequence[torch.Tensor], frozen: int
 ) -> list[torch.Tensor]:
     """With `frozen` layers: each sequence's (T, H) outputs of the embeddings and those layers,
-    computed once (they never change) and frozen against training; without: the token ids."""
+    computed once (they never change); without: the token ids."""
     if not frozen:
         return list(sequences)
     body = teacher.net.body
-    for module in (body.embeddings, *_layer_list(body, frozen)[:frozen]):
-        module.requires_grad_(False)
     states: list[torch.Tensor] = [torch.empty(0)] * len(sequences)
-    order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
     body.eval()  # dropout off: the cached outputs are the frozen layers' own
     with torch.no_grad(), _layers(body, 0, frozen):
-        for start in range(0, len(order), batch_size):
-            chosen = order[start : start + batch_size]
-            ids, mask = teacher.pad([sequences[index] for index in chosen])
+        for chosen, ids, mask in teacher.by_length(sequences):
             hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state
             for row, index in enumerate(chosen):
                 states[index] = hidden[row, : len(sequences[index])].clone()
@@ -311,9 +314,8 @@ def _optimiser(
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW (no decay on biases and LayerNorm, as BERT's recipe) with a linear warm-up to
     `recipe.lr`, then a linear decay to 0 at the last step."""
-    trained = [parameter for parameter in net.parameters() if parameter.requires_grad]
-    decayed = [parameter for parameter in trained if parameter.ndim >= 2]
-    plain = [parameter for parameter in trained if parameter.ndim < 2]
+    decayed = [parameter for parameter in net.parameters() if parameter.ndim >= 2]
+    plain = [parameter for parameter in net.parameters() if parameter.ndim < 2]
     optimiser = torch.optim.AdamW(
         [{"params": decayed, "weight_decay": recipe.weight_decay}, {"params": plain}],
         lr=recipe.lr,
