@@ -144,23 +144,11 @@ class IntentNet(nn.Module):
     ) -> Outputs:
         """`forward`'s inputs -> intent logits (B, C) and, with a tagging head, tag logits
         (B, T, K) from the same encoder pass."""
-        return self.decode(*self.encode(ids, lengths, matches), grams)
-
-    def encode(
-        self, ids: torch.Tensor, lengths: torch.Tensor, matches: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The encoder's (B, F) pooled vector and, with a tagging head, its (B, T, F) outputs
-        per token: what the heads read (and training's embedding term, `distill`)."""
-        per_token = self.tagger is not None
-        return self.encoder.encode(self._embed(ids, matches), lengths, per_token)
-
-    def decode(
-        self, pooled: torch.Tensor, tokens: torch.Tensor | None, grams: Grams | None = None
-    ) -> Outputs:
-        """The heads on `encode`'s outputs (and the n-gram path on `grams`)."""
-        intents = self._intents(pooled, grams)  # first: the dropout draws' order is the run's
-        tags = None if self.tagger is None else self.tagger(self.tag_dropout(tokens))
-        return Outputs(intents, tags)
+        if self.tagger is None:
+            return Outputs(self(ids, lengths, matches, grams), None)
+        # (B, F) pooled and (B, T, F) per token, from one pass
+        pooled, tokens = self.encoder.encode(self._embed(ids, matches), lengths)
+        return Outputs(self._intents(pooled, grams), self.tagger(self.tag_dropout(tokens)))
 
     def _intents(self, pooled: torch.Tensor, grams: Grams | None) -> torch.Tensor:
         """(B, F) pooled encoder outputs -> (B, C) logits: the head's, plus the n-gram path's."""

@@ -71,7 +71,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     oos: OutOfScopeFit = instantiate(cfg.oos)
     distillation: Distillation = instantiate(cfg.distill)
     taught = _teacher(distillation, splits, vocabulary)
-    module = _module(cfg, recipe, oos, vocabulary, distillation.weights(taught))
+    module = _module(cfg, recipe, oos, vocabulary, distillation)
     fit = _fit(
         cfg, module, taught.splits if taught else splits, vocabulary, run_dir, callbacks, taught
     )
@@ -123,7 +123,7 @@ def _vocabulary(
 def _teacher(
     distillation: Distillation, splits: Splits, vocabulary: RunVocabulary
 ) -> Taught | None:
-    """With `distill.teacher`: its outputs on the training utterances (and on altered copies,
+    """With `distill.teacher`: its logits on the training utterances (and on altered copies,
     with `distill.augment`), the teacher fine-tuned first unless cached; None without one."""
     tagging = vocabulary.tag_set is not None
     taught = distillation.teach(
@@ -139,10 +139,9 @@ def _module(
     recipe: NetworkRecipe,
     oos: OutOfScopeFit,
     vocabulary: RunVocabulary,
-    distillation: dict[str, float],
+    distillation: Distillation,
 ) -> IntentTrainingModule:
-    """The network the recipe builds for this vocabulary, its losses (`distillation`:
-    `Distillation.weights`) and its optimiser."""
+    """The network the recipe builds for this vocabulary, its loss and its optimiser."""
     embeddings = vocabulary.embeddings
     encoder = instantiate(cfg.encoder)
     width = embeddings.dim if embeddings else encoder.embedding_dim
@@ -152,7 +151,7 @@ def _module(
         asdict(instantiate(cfg.optim)),
         oos.class_weights(vocabulary.labels),
         recipe.entity_loss_weight,
-        distillation,
+        distillation.weights(),
     )
     if embeddings:
         module.net.embedding.weight.data.copy_(embeddings.weights)
@@ -181,7 +180,7 @@ def _fit(
         cfg.length_pool,
         vocabulary.gazetteer,
         vocabulary.ngrams,
-        taught.outputs if taught else None,
+        taught.logits if taught else None,
     )
     epochs = _planned_epochs(cfg, len(splits.train), batch)
     selection: CheckpointSelection = instantiate(cfg.callbacks)
@@ -201,7 +200,7 @@ def _fit(
         default_root_dir=str(run_dir),
         enable_progress_bar=cfg.progress_bar,
     )
-    parameters = sum(parameter.numel() for parameter in module.net.parameters())
+    parameters = sum(parameter.numel() for parameter in module.parameters())
     kind = module.net.config.encoder.kind
     _log("fit", f"{kind} encoder, {parameters:,} parameters, {epochs} epochs")
     started = time.perf_counter()
@@ -271,7 +270,7 @@ def _scores(
         "test": score_examples(predictor, splits.test),
         "train_seconds": round(fit.seconds, 2),
         "epochs": epochs_trained(fit.trainer, fit.checkpoint),
-        "parameters": sum(parameter.numel() for parameter in module.net.parameters()),
+        "parameters": sum(parameter.numel() for parameter in module.parameters()),
         "model_tag": None,
     }
     return bundle.metrics

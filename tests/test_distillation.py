@@ -1,7 +1,6 @@
 """The distillation loss: alpha 0 is the labels' loss alone, the soft term is zero when the
 student already answers as the teacher, a student trained on it moves toward the teacher's
-soft labels, and the training module blends it (and the embedding term) in only where a batch
-carries the teacher, with the embedding term's map outside the served network."""
+soft labels, and the training module blends it in only where a batch carries the teacher."""
 
 from __future__ import annotations
 
@@ -13,12 +12,10 @@ from intentbot.encoder import EncoderConfig
 from intentbot.model import HeadConfig, NetConfig
 from intentbot.training.augment import altered
 from intentbot.training.datamodule import Batch
-from intentbot.training.distillation import blended_loss, embedding_loss, soft_loss
+from intentbot.training.distillation import blended_loss, soft_loss
 from intentbot.training.module import IntentTrainingModule
-from intentbot.training.teacher import TeacherOutputs
 
 CLASSES = 4
-WIDTH = 3  # the teacher's embedding width in these tests
 
 
 def logits(seed: int, rows: int = 8) -> torch.Tensor:
@@ -60,7 +57,7 @@ def test_a_student_trained_toward_a_fixed_teacher_takes_its_soft_labels() -> Non
     assert float(agree) >= 0.9
 
 
-def module(alpha: float, embedding_weight: float = 0.0) -> IntentTrainingModule:
+def module(alpha: float) -> IntentTrainingModule:
     torch.manual_seed(0)
     config = NetConfig(
         vocab_size=30,
@@ -71,52 +68,26 @@ def module(alpha: float, embedding_weight: float = 0.0) -> IntentTrainingModule:
         word_dropout=0.0,
     )
     optimisation = {"lr": 1e-3, "weight_decay": 0.0, "label_smoothing": 0.0, "warmup_fraction": 0.1}
-    weights = {"alpha": alpha, "temperature": 2.0}
-    if embedding_weight:
-        weights |= {"embedding_weight": embedding_weight, "embedding_width": WIDTH}
-    trained = IntentTrainingModule(config.to_dict(), optimisation, None, 1.0, weights)
+    trained = IntentTrainingModule(
+        config.to_dict(), optimisation, None, 1.0, {"alpha": alpha, "temperature": 2.0}
+    )
     trained.log = lambda *args, **kwargs: None  # no trainer attached
     return trained.eval()
 
 
-def taught(seed: int) -> TeacherOutputs:
-    embeddings = torch.randn(8, WIDTH, generator=torch.Generator().manual_seed(seed + 100))
-    return TeacherOutputs(logits(seed), embeddings)
-
-
-def batch(teacher: TeacherOutputs | None) -> Batch:
+def batch(teacher: torch.Tensor | None) -> Batch:
     ids = torch.randint(1, 30, (8, 5), generator=torch.Generator().manual_seed(3))
     return Batch(ids, torch.full((8,), 5), torch.arange(8) % CLASSES, None, teacher=teacher)
 
 
 def test_the_module_blends_the_teacher_in_only_where_the_batch_carries_it() -> None:
     plain = module(0.0)._step(batch(None), "train")
-    assert torch.equal(module(0.0)._step(batch(taught(1)), "train"), plain)  # alpha 0
+    assert torch.equal(module(0.0)._step(batch(logits(1)), "train"), plain)  # alpha 0
     assert torch.equal(module(0.5)._step(batch(None), "val"), plain)  # validation: labels only
-    distilled = module(0.5)._step(batch(taught(1)), "train")
+    distilled = module(0.5)._step(batch(logits(1)), "train")
     student = module(0.5).net(batch(None).ids, batch(None).lengths)
     expected = 0.5 * plain + 0.5 * soft_loss(student, logits(1), 2.0)
     torch.testing.assert_close(distilled, expected)
-
-
-def test_the_embedding_term_adds_the_mapped_vectors_distance_to_the_teachers() -> None:
-    blended = module(0.5)._step(batch(taught(1)), "train")
-    with_embeddings = module(0.5, embedding_weight=2.0)
-    loss = with_embeddings._step(batch(taught(1)), "train")
-    pooled, _ = with_embeddings.net.encode(batch(None).ids, batch(None).lengths)
-    term = embedding_loss(with_embeddings.embedding_map(pooled), taught(1).embeddings)
-    assert float(term.detach()) > 0.1  # a random map is far from the teacher's directions
-    torch.testing.assert_close(loss, blended + 2.0 * term)
-    # validation scores the labels alone; the map is the module's, not the served network's
-    validation = with_embeddings._step(batch(None), "val")
-    assert torch.equal(validation, module(0.0)._step(batch(None), "val"))
-    assert not any("embedding_map" in name for name in with_embeddings.net.state_dict())
-
-
-def test_the_embedding_term_is_zero_in_the_teachers_direction_whatever_the_length() -> None:
-    embeddings = taught(1).embeddings
-    assert float(embedding_loss(embeddings * 3.0, embeddings)) == pytest.approx(0.0, abs=1e-6)
-    assert float(embedding_loss(-embeddings, embeddings)) == pytest.approx(2.0, abs=1e-6)
 
 
 def test_altered_copies_are_new_repeatable_and_leave_one_word_texts_alone() -> None:

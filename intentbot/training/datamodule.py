@@ -20,17 +20,16 @@ from intentbot.splits import Splits
 from intentbot.tagging import IGNORE, TagSet
 from intentbot.tokenizer import IntentTokenizer
 from intentbot.training.bucketing import LengthBucketSampler
-from intentbot.training.teacher import TeacherOutputs
 
 # ids (T,), intent, tag ids (T,) or None, known-name features (T, G) or None, n-gram ids and
-# weights (N,) or None, the teacher's outputs (its (C,) logits and (H,) embedding) or None
+# weights (N,) or None, the teacher's logits (C,) or None
 Item = tuple[
     torch.Tensor,
     int,
     torch.Tensor | None,
     torch.Tensor | None,
     tuple[torch.Tensor, ...] | None,
-    TeacherOutputs | None,
+    torch.Tensor | None,
 ]
 
 
@@ -43,14 +42,14 @@ class Batch(NamedTuple):
     tags: torch.Tensor | None  # (B, T) tag ids, IGNORE on [BOS] and padding
     matches: torch.Tensor | None = None  # (B, T, G) known-name features, with a gazetteer
     grams: Grams | None = None  # (B, N) n-gram ids and weights, with an n-gram vocabulary
-    teacher: TeacherOutputs | None = None  # (B, C) logits, (B, H) embeddings, when distilling
+    teacher: torch.Tensor | None = None  # (B, C) the teacher's logits, when distilling
 
 
 class EncodedDataset(torch.utils.data.Dataset):
     """Examples encoded up front: the tokenizer runs once, not once per epoch; with `tag_set`,
     each token's BIO tag too (from the tokenizer's character offsets), and with `gazetteer` its
     known-name features, each example's own annotations counted out when `own_names_out` (the
-    training split: see `intentbot.gazetteer`). With `teacher`, its outputs in the examples'
+    training split: see `intentbot.gazetteer`). With `teacher`, (N, C) logits in the examples'
     order, each batch carries its rows."""
 
     def __init__(
@@ -62,13 +61,12 @@ class EncodedDataset(torch.utils.data.Dataset):
         gazetteer: Gazetteer | None = None,
         own_names_out: bool = False,
         ngrams: NgramVocabulary | None = None,
-        teacher: TeacherOutputs | None = None,
+        teacher: torch.Tensor | None = None,
     ) -> None:
-        if teacher is not None and len(teacher.logits) != len(examples):
+        if teacher is not None and len(teacher) != len(examples):
             raise ValueError(
-                f"{len(teacher.logits)} rows of teacher outputs for {len(examples)} examples: the "
-                "teacher must be computed on this very split (remove its cache folder to compute "
-                "it again)"
+                f"{len(teacher)} rows of teacher logits for {len(examples)} examples: the teacher "
+                "must be computed on this very split (remove its cache folder to compute it again)"
             )
         self.teacher = teacher
         texts = [example.text for example in examples]
@@ -114,13 +112,13 @@ class EncodedDataset(torch.utils.data.Dataset):
         tags = self.tags[index] if self.tags is not None else None
         matches = self.matches[index] if self.matches is not None else None
         grams = self.grams[index] if self.grams is not None else None
-        teacher = self.teacher.rows(index) if self.teacher is not None else None
+        teacher = self.teacher[index] if self.teacher is not None else None
         return self.sequences[index], int(self.targets[index]), tags, matches, grams, teacher
 
     def collate(self, items: list[Item]) -> Batch:
         """Pad to the batch's longest text only: ids (B, T), lengths (B,), targets (B,), tags
         (B, T), known-name features (B, T, G) as floats, the n-grams (B, N) and the teacher's
-        outputs."""
+        logits (B, C)."""
         sequences, targets, tags, matches, grams, teacher = zip(*items, strict=True)
         ids = pad_sequence(list(sequences), batch_first=True, padding_value=self.pad_id)
         lengths = torch.tensor([len(sequence) for sequence in sequences])
@@ -137,7 +135,7 @@ class EncodedDataset(torch.utils.data.Dataset):
                 pad_sequence(list(gram_ids), batch_first=True),
                 pad_sequence(list(gram_weights), batch_first=True),
             )
-        stacked_teacher = TeacherOutputs.joined(teacher) if self.teacher is not None else None
+        stacked_teacher = torch.stack(teacher) if self.teacher is not None else None
         return Batch(
             ids,
             lengths,
@@ -154,7 +152,7 @@ class IntentDataModule(L.LightningDataModule):
     labelled with `labels`' class indices (and `tag_set`'s tags, when given: the training split
     has entities, and `gazetteer`'s known-name features); only the training loader shuffles,
     and with `length_pool` > 1 in pools of that many batches sorted by length
-    (`LengthBucketSampler`). `teacher`, its outputs on the training split in its order, go
+    (`LengthBucketSampler`). `teacher_logits`, (N, C) over the training split in its order, go
     with the training batches only: validation scores the labels."""
 
     def __init__(
@@ -168,10 +166,10 @@ class IntentDataModule(L.LightningDataModule):
         length_pool: int = 1,
         gazetteer: Gazetteer | None = None,
         ngrams: NgramVocabulary | None = None,
-        teacher: TeacherOutputs | None = None,
+        teacher_logits: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
-        self.ngrams, self.teacher = ngrams, teacher
+        self.ngrams, self.teacher_logits = ngrams, teacher_logits
         self.splits, self.tokenizer, self.labels = splits, tokenizer, labels
         self.tag_set, self.gazetteer = tag_set, gazetteer
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -191,7 +189,7 @@ class IntentDataModule(L.LightningDataModule):
                     self.gazetteer,
                     own_names_out=name == "train",
                     ngrams=self.ngrams,
-                    teacher=self.teacher if name == "train" else None,
+                    teacher=self.teacher_logits if name == "train" else None,
                 )
 
     def _loader(self, name: str, **batching: object) -> DataLoader:

@@ -1,10 +1,7 @@
 """The `distill` config group: knowledge distillation (Hinton et al., 2015). The recurrent model
 learns a fine-tuned transformer's softened outputs beside the labels: which wrong intents the
-teacher finds close to the right one is what a label alone does not say. It also learns the
-teacher's sentence embeddings: its pooled vector, through a linear map used in training only,
-is pulled towards the embedding the teacher's head reads (FitNets' hint, Romero et al., 2015),
-384 numbers an utterance where the softened outputs carry little more than the label. The
-teacher is used at training time only; the served graph is the same network as without it."""
+teacher finds close to the right one is what a label alone does not say. The teacher is used
+at training time only; the served graph is the same network as without it."""
 
 from __future__ import annotations
 
@@ -18,7 +15,7 @@ from intentbot.examples import Example
 from intentbot.labels import LabelSet
 from intentbot.splits import Splits
 from intentbot.training.augment import altered
-from intentbot.training.teacher import TeacherOutputs, TeacherRecipe
+from intentbot.training.teacher import TeacherRecipe
 from intentbot.training.teacher_cache import cache_root, teacher_for
 
 ALTERED = "altered copy"  # the source of the teacher-labelled copies (`distill.augment`)
@@ -46,20 +43,13 @@ def blended_loss(
     return (1 - alpha) * hard + alpha * soft_loss(student, teacher, temperature)
 
 
-def embedding_loss(mapped: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """1 - the cosine of each (B, H) student vector, mapped to the teacher's width, and the
-    teacher's sentence embedding, the mean over the batch: the direction is what the teacher's
-    head reads, not the length."""
-    return (1 - functional.cosine_similarity(mapped, teacher, dim=-1)).mean()
-
-
 @dataclass(frozen=True)
 class Taught:
     """What distillation hands the fit: the splits it trains on (with the altered copies) and
-    the teacher's outputs on their training utterances, in order."""
+    the teacher's (N, C) logits on their training utterances, in order."""
 
     splits: Splits
-    outputs: TeacherOutputs
+    logits: torch.Tensor
     note: str  # where the teacher came from, for the run's log
 
 
@@ -71,22 +61,14 @@ class Distillation:
     alpha: float  # the soft term's weight in the intent loss
     temperature: float  # both sides' logits are divided by it in the soft term
     augment: int  # altered copies of each training utterance for the teacher to label
-    embedding_weight: float  # the sentence-embedding term's weight beside the intent loss
     cache: str | None  # where teachers are kept (null: `teacher_cache.cache_root`)
     recipe: TeacherRecipe | None  # how the teacher is fine-tuned
 
-    def weights(self, taught: Taught | None) -> dict[str, float]:
+    def weights(self) -> dict[str, float]:
         """The training module's `distillation` argument: the soft term's weight and
-        temperature, the embedding term's weight and the teacher's embedding width (all
-        weights 0 without a teacher)."""
-        if taught is None:
-            return {"alpha": 0.0, "temperature": self.temperature, "embedding_weight": 0.0}
-        return {
-            "alpha": self.alpha,
-            "temperature": self.temperature,
-            "embedding_weight": self.embedding_weight,
-            "embedding_width": taught.outputs.embeddings.size(1),
-        }
+        temperature (alpha 0 without a teacher)."""
+        alpha = self.alpha if self.teacher else 0.0
+        return {"alpha": alpha, "temperature": self.temperature}
 
     def teach(
         self,
@@ -97,7 +79,7 @@ class Distillation:
         warn: Callable[[str], None],
     ) -> Taught | None:
         """The teacher of this training split, from the cache or fine-tuned first (minutes),
-        its outputs on the training utterances and, with `augment`, on altered copies that join
+        its logits on the training utterances and, with `augment`, on altered copies that join
         them labelled with its top intent (not on data with entities: a copy has no spans).
         None without a teacher."""
         if not self.teacher:
@@ -112,14 +94,13 @@ class Distillation:
         if self.augment and tagging:
             warn("distill.augment is left out on data with entities: altered copies have no spans")
         if not self.augment or tagging:
-            return Taught(splits, cached.train_outputs, f"{note}: {cached.folder}")
+            return Taught(splits, cached.train_logits, f"{note}: {cached.folder}")
         copies = altered(texts, self.augment, recipe.seed)
-        outputs = cached.outputs_on(copies)
-        answers = outputs.logits.argmax(dim=-1).tolist()
+        logits = cached.logits_on(copies)  # (M, C)
         extra = [
             Example(text, labels.names[answer], ALTERED)
-            for text, answer in zip(copies, answers, strict=True)
+            for text, answer in zip(copies, logits.argmax(dim=-1).tolist(), strict=True)
         ]
         taught = replace(splits, train=[*splits.train, *extra])
         note = f"{note}, {len(extra)} altered copies labelled: {cached.folder}"
-        return Taught(taught, TeacherOutputs.joined([cached.train_outputs, outputs]), note)
+        return Taught(taught, torch.cat([cached.train_logits, logits]), note)

@@ -15,13 +15,11 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from intentbot.model import IntentNet, NetConfig
 from intentbot.tagging import IGNORE
 from intentbot.training.datamodule import Batch
-from intentbot.training.distillation import blended_loss, embedding_loss
+from intentbot.training.distillation import blended_loss
 from intentbot.training.optimisation import Optimisation
-from intentbot.training.teacher import TeacherOutputs
 
 STAGES = ("train", "val")
-# label_loss and embedding_loss: with a teacher; tag_loss: with entities
-LOSSES = ("loss", "label_loss", "embedding_loss", "tag_loss")
+LOSSES = ("loss", "label_loss", "tag_loss")  # label_loss: with a teacher; tag_loss: with entities
 FROZEN = "net.embedding.weight"  # what checkpoints leave out when the embeddings are frozen
 
 
@@ -38,9 +36,8 @@ class IntentTrainingModule(L.LightningModule):
     ) -> None:
         """`net`: `NetConfig.to_dict()`; `optimisation`: an `Optimisation`'s fields;
         `class_weights`: the intent loss's, one per class (None: all 1); `entity_loss_weight`:
-        the tagging loss's weight beside it; `distillation`: `Distillation.weights`, the soft
-        term's `alpha` and `temperature`, the embedding term's `embedding_weight` and the
-        teacher's `embedding_width` (None: the labels alone)."""
+        the tagging loss's weight beside it; `distillation`: `Distillation.weights()`, the soft
+        term's `alpha` and `temperature` (None: the labels alone)."""
         super().__init__()
         self.save_hyperparameters()
         self.net = IntentNet(NetConfig.from_dict(net))
@@ -60,11 +57,6 @@ class IntentTrainingModule(L.LightningModule):
             {f"{stage}_metrics": metrics.clone(prefix=f"{stage}/") for stage in STAGES}
         )
         self.tag_loss = nn.CrossEntropyLoss(ignore_index=IGNORE)
-        # training only, outside the net: the served graph never has it
-        self.embedding_map = None
-        if distillation and distillation.get("embedding_weight"):
-            width = self.net.config.encoder.output_size
-            self.embedding_map = nn.Linear(width, distillation["embedding_width"])
         tags = self.net.config.num_tags
         # tag_acc: the share of real tokens given their right BIO tag; sentence_acc: the share of
         # utterances with the right intent and every tag right; joint_acc: the mean of that and
@@ -95,14 +87,15 @@ class IntentTrainingModule(L.LightningModule):
         """The batch's loss; updates the stage's metrics, which `_log_epoch` logs at the end of
         the epoch."""
         ids, lengths, targets, tags, matches, grams, teacher = batch
-        pooled, tokens = self.net.encode(ids, lengths, matches)  # (B, F), (B, T, F) or None
-        logits, tag_logits = self.net.decode(pooled, tokens, grams)  # (B, C), (B, T, K) or None
-        loss = self._intent_loss(logits, targets, teacher, stage)
-        if teacher is not None and self.embedding_map is not None:
-            loss = loss + self._embedding_term(pooled, teacher.embeddings, stage)
-        if tags is not None:
+        if tags is None:
+            logits = self.net(ids, lengths, grams=grams)  # (B, C)
+            loss = self._intent_loss(logits, targets, teacher, stage)
+        else:
+            # (B, C), (B, T, K)
+            logits, tag_logits = self.net.outputs(ids, lengths, matches, grams)
             tag_loss = self._tag_step(tag_logits, tags, stage)
-            loss = loss + self.hparams.entity_loss_weight * tag_loss
+            intent_loss = self._intent_loss(logits, targets, teacher, stage)
+            loss = intent_loss + self.hparams.entity_loss_weight * tag_loss
             tags_right = ((tag_logits.argmax(-1) == tags) | (tags == IGNORE)).all(dim=1)  # (B,)
             intents_right = logits.argmax(-1) == targets  # (B,)
             sentences_right = (tags_right & intents_right).float()
@@ -114,31 +107,18 @@ class IntentTrainingModule(L.LightningModule):
         return loss
 
     def _intent_loss(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        teacher: TeacherOutputs | None,
-        stage: str,
+        self, logits: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor | None, stage: str
     ) -> torch.Tensor:
-        """The labels' loss, blended with the teacher's softened logits where the batch
-        carries them; logs the labels' loss alone too, to compare with runs without a teacher."""
+        """The labels' loss, blended with the teacher's where the batch carries its (B, C)
+        logits; logs the labels' loss alone too, to compare with runs without a teacher."""
         hard = self.loss(logits, targets)
         distillation = self.hparams.distillation
         if teacher is None or not distillation or not distillation["alpha"]:
             return hard
         self._add_loss(stage, "label_loss", hard, len(targets))
         return blended_loss(
-            hard, logits, teacher.logits, distillation["alpha"], distillation["temperature"]
+            hard, logits, teacher, distillation["alpha"], distillation["temperature"]
         )
-
-    def _embedding_term(
-        self, pooled: torch.Tensor, embeddings: torch.Tensor, stage: str
-    ) -> torch.Tensor:
-        """The weighted embedding term: the (B, F) pooled vectors, mapped to the teacher's
-        width, against its (B, H) sentence embeddings; logs the term unweighted."""
-        loss = embedding_loss(self.embedding_map(pooled), embeddings)
-        self._add_loss(stage, "embedding_loss", loss, len(pooled))
-        return self.hparams.distillation["embedding_weight"] * loss
 
     def _tag_step(self, tag_logits: torch.Tensor, tags: torch.Tensor, stage: str) -> torch.Tensor:
         """The tagging loss over real tokens; adds it and the token-level tag accuracy to the

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -114,35 +113,13 @@ class TeacherNet(nn.Module):
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids and (B, T) 1/0 mask -> (B, C) logits."""
-        hidden = self.body(input_ids=ids, attention_mask=mask).last_hidden_state
-        return self.classify(self.pool(hidden, mask))
+        return self.classify(self.body(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
 
-    @staticmethod
-    def pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) top-layer outputs and their (B, T) mask -> (B, H) sentence embeddings."""
+    def classify(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) top-layer outputs and their (B, T) mask -> (B, C) logits."""
         weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-
-    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
-        """(B, H) sentence embeddings -> (B, C) logits."""
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H)
         return self.head(self.dropout(pooled))
-
-
-class TeacherOutputs(NamedTuple):
-    """What a teacher says of some texts, row for row: what a student learns from."""
-
-    logits: torch.Tensor  # (N, C)
-    embeddings: torch.Tensor  # (N, H) the sentence embeddings its head reads
-
-    def rows(self, index: int | slice | torch.Tensor) -> TeacherOutputs:
-        """The outputs of some of the texts."""
-        return TeacherOutputs(self.logits[index], self.embeddings[index])
-
-    @classmethod
-    def joined(cls, parts: Sequence[TeacherOutputs]) -> TeacherOutputs:
-        """Several texts' outputs one after the other (stacked when each part is one text)."""
-        join = torch.stack if parts[0].logits.dim() == 1 else torch.cat
-        return cls(join([part.logits for part in parts]), join([part.embeddings for part in parts]))
 
 
 @dataclass
@@ -174,21 +151,14 @@ class Teacher:
             yield chosen, *self.pad([sequences[index] for index in chosen])
 
     @torch.inference_mode()
-    def outputs(self, texts: Sequence[str]) -> TeacherOutputs:
-        """Its logits and sentence embeddings, in the texts' order."""
-        self.net.eval()
-        sequences = self.encode(texts)
-        logits = torch.zeros(len(sequences), len(self.names))
-        embeddings = torch.zeros(len(sequences), self.net.body.config.hidden_size)
-        for chosen, ids, mask in self.by_length(sequences):
-            hidden = self.net.body(input_ids=ids, attention_mask=mask).last_hidden_state
-            embeddings[chosen] = pooled = self.net.pool(hidden, mask).float()
-            logits[chosen] = self.net.classify(pooled)
-        return TeacherOutputs(logits, embeddings)
-
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """(N, C) logits in the texts' order."""
-        return self.outputs(texts).logits.numpy()
+        self.net.eval()
+        sequences = self.encode(texts)
+        rows = np.zeros((len(sequences), len(self.names)), dtype=np.float32)
+        for chosen, ids, mask in self.by_length(sequences):
+            rows[chosen] = self.net(ids, mask).float().numpy()
+        return rows
 
     def save(self, folder: Path) -> None:
         """The body as transformers writes it, the head, the tokenizer and the labels."""
@@ -330,7 +300,7 @@ def _training_logits(teacher: Teacher, inputs: list[torch.Tensor]) -> torch.Tens
     hidden = pad_sequence(inputs, batch_first=True)  # (B, T, H)
     mask = real_tokens(inputs, hidden.size(1))
     top = teacher.net.body(inputs_embeds=hidden, attention_mask=mask).last_hidden_state
-    return teacher.net.classify(teacher.net.pool(top, mask))
+    return teacher.net.classify(top, mask)
 
 
 def real_tokens(sequences: Sequence[torch.Tensor], width: int) -> torch.Tensor:

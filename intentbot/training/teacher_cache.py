@@ -24,15 +24,13 @@ from safetensors.torch import load_file, save_file
 from intentbot.labels import LabelSet
 from intentbot.training.teacher import (
     Teacher,
-    TeacherOutputs,
     TeacherRecipe,
     fine_tune,
     teacher_folder,
     transformers_module,
 )
 
-OUTPUTS, RECORD = "train_outputs.safetensors", "cached.json"
-LAYOUT = 2  # what a folder holds; part of the key: 2 added the sentence embeddings
+LOGITS, RECORD = "train_logits.safetensors", "cached.json"
 CACHE_VARIABLE = "INTENTBOT_CACHE"
 
 
@@ -61,7 +59,6 @@ def cache_key(
         "labels": list(labels.names),
         "source": source if source == "minilm" else str(Path(source).resolve()),
         "recipe": recipe.to_dict(),
-        "layout": LAYOUT,
     }
     encoded = json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()[:24]
@@ -72,7 +69,7 @@ class CachedTeacher:
     """A teacher's folder in the cache and its outputs on the training texts."""
 
     folder: Path
-    train_outputs: TeacherOutputs  # its logits and embeddings of the training texts, in order
+    train_logits: torch.Tensor  # (N, C): its logits on the training texts, in their order
     seconds: float  # how long its fine-tuning took (when it was made)
     hit: bool  # found in the cache: nothing was fine-tuned this time
 
@@ -80,14 +77,18 @@ class CachedTeacher:
         """The teacher itself, for other texts than the training ones."""
         return Teacher.load(self.folder)
 
-    def outputs_on(self, texts: Sequence[str]) -> TeacherOutputs:
-        """Its outputs on other texts (altered copies of the training ones), kept beside the
+    def logits_on(self, texts: Sequence[str]) -> torch.Tensor:
+        """(M, C) logits on other texts (altered copies of the training ones), kept beside the
         teacher: the next seed asks for the same texts."""
         digest = hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode("utf-8"))
-        path = self.folder / f"outputs-{digest.hexdigest()[:24]}.safetensors"
-        if not path.is_file():
-            _write(self.load().outputs(texts), path)
-        return _outputs(path)
+        path = self.folder / f"logits-{digest.hexdigest()[:24]}.safetensors"
+        if path.is_file():
+            return load_file(str(path))["logits"]
+        logits = torch.from_numpy(self.load().logits(texts))
+        partial = self.folder / f".{path.name}.{os.getpid()}.partial"
+        save_file({"logits": logits}, str(partial))
+        partial.replace(path)
+        return logits
 
 
 def teacher_for(
@@ -110,12 +111,12 @@ def teacher_for(
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         teacher = fine_tune(texts, labels.indices(intents), labels.names, source, recipe, log)
-    outputs = teacher.outputs(texts)
+    logits = torch.from_numpy(teacher.logits(texts))
     seconds = time.perf_counter() - started
     partial = root / f".{folder.name}.{os.getpid()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     teacher.save(partial)
-    save_file(outputs._asdict(), str(partial / OUTPUTS))
+    save_file({"logits": logits}, str(partial / LOGITS))
     record = {"seconds": round(seconds, 1), "examples": len(texts), "recipe": recipe.to_dict()}
     (partial / RECORD).write_text(json.dumps({**record, "source": source}), encoding="utf-8")
     try:
@@ -127,15 +128,5 @@ def teacher_for(
 
 def _read(folder: Path, hit: bool) -> CachedTeacher:
     record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-    return CachedTeacher(folder, _outputs(folder / OUTPUTS), record["seconds"], hit)
-
-
-def _outputs(path: Path) -> TeacherOutputs:
-    return TeacherOutputs(**load_file(str(path)))
-
-
-def _write(outputs: TeacherOutputs, path: Path) -> None:
-    """Written under a temporary name and renamed: a reader never sees half a file."""
-    partial = path.parent / f".{path.name}.{os.getpid()}.partial"
-    save_file(outputs._asdict(), str(partial))
-    partial.replace(path)
+    logits = load_file(str(folder / LOGITS))["logits"]
+    return CachedTeacher(folder, logits, record["seconds"], hit)
