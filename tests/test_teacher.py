@@ -93,7 +93,9 @@ def _changed_parts(folder: Path, frozen: int) -> tuple[set[str], Teacher]:
 
     before = BertModel.from_pretrained(folder, add_pooling_layer=False).state_dict()
     recipe = replace(QUICK, epochs=20, lr=1e-2, frozen_layers=frozen)
-    teacher = fine_tune(TEXTS, LABELS.indices(INTENTS), LABELS.names, str(folder), recipe)
+    teacher, logits = fine_tune(TEXTS, LABELS.indices(INTENTS), LABELS.names, str(folder), recipe)
+    # the logits it hands back, from the frozen layers' outputs, are the ones it gives anew
+    np.testing.assert_allclose(teacher.logits(TEXTS), logits.numpy(), rtol=1e-5, atol=1e-5)
     after = teacher.net.body.state_dict()
     assert before.keys() == after.keys()  # the whole body is back in place after training
     parts = {

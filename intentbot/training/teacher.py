@@ -145,9 +145,7 @@ class Teacher:
         self, sequences: Sequence[torch.Tensor], batch_size: int = 256
     ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
         """Batches of like lengths (they pad less): the sequences' indices, ids and mask."""
-        order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
-        for start in range(0, len(order), batch_size):
-            chosen = order[start : start + batch_size]
+        for chosen in _length_batches(sequences, batch_size):
             yield chosen, *self.pad([sequences[index] for index in chosen])
 
     @torch.inference_mode()
@@ -189,10 +187,11 @@ def fine_tune(
     source: str,
     recipe: TeacherRecipe,
     log: Callable[[str], None] | None = None,
-) -> Teacher:
+) -> tuple[Teacher, torch.Tensor]:
     """Fine-tune the body `source` names with a new head over `names` on `texts` labelled with
-    class indices `targets`. Seeded by `recipe.seed` alone (torch's global generator is used
-    and seeded here: callers that need theirs untouched fork it)."""
+    class indices `targets`; the teacher and its (N, C) logits on `texts`, read from the frozen
+    layers' outputs already computed. Seeded by `recipe.seed` alone (torch's global generator
+    is used and seeded here: callers that need theirs untouched fork it)."""
     folder = teacher_folder(source)
     torch.manual_seed(recipe.seed)
     teacher = Teacher(
@@ -231,7 +230,21 @@ def fine_tune(
             if log is not None:
                 seconds = time.perf_counter() - started
                 log(f"epoch {epoch}/{epochs}: loss {total / len(sequences):.3f} ({seconds:.0f} s)")
-    return teacher
+        teacher.net.eval()
+        logits = torch.zeros(len(inputs), len(names))
+        with torch.inference_mode():
+            for chosen in _length_batches(inputs):
+                logits[chosen] = _training_logits(teacher, [inputs[index] for index in chosen])
+    return teacher, logits
+
+
+def _length_batches(
+    sequences: Sequence[torch.Tensor], batch_size: int = 256
+) -> Iterator[list[int]]:
+    """The sequences' indices in batches of like lengths."""
+    order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
 
 
 class _CachedInputs(nn.Module):

@@ -110,8 +110,9 @@ def teacher_for(
         return _read(folder, hit=True)
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
-        teacher = fine_tune(texts, labels.indices(intents), labels.names, source, recipe, log)
-    logits = torch.from_numpy(teacher.logits(texts))
+        teacher, logits = fine_tune(
+            texts, labels.indices(intents), labels.names, source, recipe, log
+        )
     seconds = time.perf_counter() - started
     partial = root / f".{folder.name}.{os.getpid()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
